@@ -1,0 +1,48 @@
+// Distance kernels: one-to-one and one-to-many, per metric, per instruction set.
+//
+// The kernels are chosen once, by CPU detection, into an `nn_kernels` table that each index
+// owns; there is no global function pointer to race on or to patch.
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include "nn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Distance between two vectors of `dim` floats, as the metric defines it (see `nn_metric`).
+typedef float (*nn_distance_fn)(const float *_Nonnull a, const float *_Nonnull b, size_t dim);
+
+/// Distances from `query` to `n` rows of a table: row `r` starts at `base + r * stride_bytes`.
+/// With `rows` the i-th distance is to row `rows[i]`; with `rows == NULL` to row `i`.
+/// This is the HNSW layer-0 neighbour scan and the flat index's SIMD path.
+typedef void (*nn_distance_many_fn)(const float *_Nonnull query, const void *_Nonnull base,
+                                    size_t stride_bytes, const uint32_t *_Nullable rows,
+                                    size_t n, size_t dim, float *_Nonnull out);
+
+typedef struct nn_kernels {
+    nn_isa isa;                                       ///< the instruction set chosen
+    nn_distance_fn distance[NN_METRIC_COUNT];         ///< indexed by nn_metric
+    nn_distance_many_fn distance_many[NN_METRIC_COUNT];
+} nn_kernels;
+
+/// Fills `table` with the kernels of `isa` (NN_ISA_AUTO: the best supported).
+/// NN_ERR_UNSUPPORTED when this CPU cannot run `isa` or the build does not contain it.
+nn_status nn_kernels_init(nn_kernels *_Nonnull table, nn_isa isa);
+
+/// One-shot conveniences for callers without a table (tests, small tools).
+float nn_kernels_distance(const nn_kernels *_Nonnull table, nn_metric metric,
+                          const float *_Nonnull a, const float *_Nonnull b, size_t dim);
+void nn_kernels_distance_many(const nn_kernels *_Nonnull table, nn_metric metric,
+                              const float *_Nonnull query, const void *_Nonnull base,
+                              size_t stride_bytes, const uint32_t *_Nullable rows, size_t n,
+                              size_t dim, float *_Nonnull out);
+
+/// Scales `v` to unit length in place; returns false (and leaves `v`) for a zero vector.
+bool nn_normalize(float *_Nonnull v, size_t dim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

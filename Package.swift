@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// OpenMP is switched on by the environment, never by default: SwiftPM refuses a versioned
+// dependency whose library targets carry unsafe flags, even behind a trait. Without it the
+// C core runs the same parallel loops on its own pthread pool.
+//   NEAREST_OPENMP=1 swift build -c release
+let openMP = Context.environment["NEAREST_OPENMP"] == "1"
+let ompInclude = Context.environment["NEAREST_OMP_INCLUDE"] ?? "/usr/lib/llvm-14/lib/clang/14.0.6/include"
+let ompLibrary = Context.environment["NEAREST_OMP_LIB"] ?? "/usr/lib/llvm-14/lib"
+
+var coreCSettings: [CSetting] = [.define("_GNU_SOURCE")]
+var coreLinkerSettings: [LinkerSetting] = [
+    .linkedLibrary("m", .when(platforms: [.linux])),
+    .linkedLibrary("pthread", .when(platforms: [.linux])),
+]
+if openMP {
+    coreCSettings.append(.unsafeFlags(["-fopenmp", "-isystem", ompInclude]))
+    coreLinkerSettings.append(.unsafeFlags(["-L\(ompLibrary)", "-Xlinker", "-rpath", "-Xlinker", ompLibrary]))
+    coreLinkerSettings.append(.linkedLibrary("omp"))
+}
+
+let package = Package(
+    name: "swift-nearest",
+    products: [
+        .library(name: "Nearest", targets: ["Nearest"]),
+        .executable(name: "nearest", targets: ["nearest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "CSources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "CNearest",
+            dependencies: ["COpenBLAS"],
+            path: "CSources/CNearest",
+            cSettings: coreCSettings,
+            linkerSettings: coreLinkerSettings
+        ),
+        .target(
+            name: "Nearest",
+            dependencies: ["CNearest"]
+        ),
+        .executableTarget(
+            name: "nearest",
+            dependencies: [
+                "Nearest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "CKernelChecks",
+            dependencies: ["CNearest"],
+            path: "Tests/CKernelChecks"
+        ),
+        .target(
+            name: "NearestTestSupport",
+            dependencies: ["Nearest"],
+            path: "Tests/NearestTestSupport"
+        ),
+        .testTarget(
+            name: "NearestTests",
+            dependencies: ["Nearest", "CNearest", "CKernelChecks", "NearestTestSupport"]
+        ),
+    ]
+)

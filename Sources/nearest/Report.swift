@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Nearest
+
+/// What a command prints: one JSON object on stdout with `--json` (a contract scripts rely on),
+/// otherwise aligned `key: value` lines.
+struct Report {
+    private var fields: [(String, Any)] = []
+
+    mutating func add(_ key: String, _ value: Any) { fields.append((key, value)) }
+
+    func print(json: Bool) {
+        if json {
+            var object: [String: Any] = [:]
+            for (key, value) in fields { object[key] = value }
+            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Swift.print(String(decoding: data, as: UTF8.self))
+        } else {
+            let width = fields.map(\.0.count).max() ?? 0
+            for (key, value) in fields {
+                Swift.print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.text(value))
+            }
+        }
+    }
+
+    private static func text(_ value: Any) -> String {
+        switch value {
+        case let number as Double: String(format: number >= 100 ? "%.1f" : "%.4f", number)
+        case let list as [Any]: list.map { text($0) }.joined(separator: ", ")
+        default: "\(value)"
+        }
+    }
+}
+
+/// Runs a command body; a NearestError becomes one line on stderr and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as NearestError {
+        FileHandle.standardError.write(Data("nearest: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// Seconds taken by `body`.
+func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let clock = ContinuousClock()
+    var result: T?
+    let elapsed = try clock.measure { result = try body() }
+    return (result!, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+}
