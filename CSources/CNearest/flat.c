@@ -133,10 +133,12 @@ static void simd_task(void *raw, size_t task, size_t worker) {
     const float *query = job->queries + q * job->ldq;
     nn_heap heap = nn_heap_over(job->partial + task * job->k, job->k);
     float scores[SIMD_BLOCK];
+    const float *rows[SIMD_BLOCK];
     nn_distance_many_fn many = flat->kernels.distance_many[flat->metric];
     for (size_t r0 = lo; r0 < hi; r0 += SIMD_BLOCK) {
         size_t n = hi - r0 < SIMD_BLOCK ? hi - r0 : SIMD_BLOCK;
-        many(query, flat->rows + r0 * flat->dim, flat->dim * sizeof(float), NULL, n, flat->dim, scores);
+        for (size_t j = 0; j < n; j++) rows[j] = flat->rows + (r0 + j) * flat->dim;
+        many(query, rows, n, flat->dim, scores);
         for (size_t j = 0; j < n; j++) nn_topk_offer(&heap, (nn_scored){scores[j], (uint32_t)(r0 + j)});
     }
     // Unfilled slots (a range shorter than k) stay marked with +Inf and are skipped at merge.

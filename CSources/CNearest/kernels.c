@@ -27,9 +27,8 @@ float nn_kernels_distance(const nn_kernels *table, nn_metric metric, const float
 }
 
 void nn_kernels_distance_many(const nn_kernels *table, nn_metric metric, const float *query,
-                              const void *base, size_t stride_bytes, const uint32_t *rows, size_t n,
-                              size_t dim, float *out) {
-    table->distance_many[metric](query, base, stride_bytes, rows, n, dim, out);
+                              const float *const *rows, size_t n, size_t dim, float *out) {
+    table->distance_many[metric](query, rows, n, dim, out);
 }
 
 bool nn_normalize(float *v, size_t dim) {

@@ -19,16 +19,11 @@
     } while (0)
 
 #define NN_KERNEL_MANY(NAME, ONE, ATTR, POST)                                                 \
-    ATTR static void NAME(const float *q, const void *base, size_t stride, const uint32_t *rows, \
-                          size_t n, size_t dim, float *out) {                                 \
-        const char *b = (const char *)base;                                                   \
+    ATTR static void NAME(const float *q, const float *const *rows, size_t n, size_t dim,      \
+                          float *out) {                                                       \
         for (size_t i = 0; i < n; i++) {                                                      \
-            size_t r = rows ? rows[i] : i;                                                    \
-            if (i + 1 < n) {                                                                  \
-                size_t next = rows ? rows[i + 1] : i + 1;                                     \
-                NN_PREFETCH_ROW(b + next * stride, dim * sizeof(float));                      \
-            }                                                                                 \
-            float v = ONE(q, (const float *)(b + r * stride), dim);                           \
+            if (i + 1 < n) NN_PREFETCH_ROW(rows[i + 1], dim * sizeof(float));                 \
+            float v = ONE(q, rows[i], dim);                                                   \
             out[i] = POST;                                                                    \
         }                                                                                     \
     }

@@ -79,15 +79,20 @@ int nn_check_kernels(nn_isa isa, char *message, size_t message_size) {
             for (int m = 0; m < NN_METRIC_COUNT; m++) {
                 float many[ROWS], picked[ROWS];
                 uint32_t order[ROWS] = {4, 0, 3, 3, 1};
-                table.distance_many[m](query, rows, stride * sizeof(float), NULL, ROWS, dim, many);
-                table.distance_many[m](query, rows, stride * sizeof(float), order, ROWS, dim, picked);
+                const float *in_order[ROWS], *shuffled[ROWS];
+                for (size_t r = 0; r < ROWS; r++) {
+                    in_order[r] = rows + r * stride;
+                    shuffled[r] = rows + order[r] * stride;
+                }
+                table.distance_many[m](query, in_order, ROWS, dim, many);
+                table.distance_many[m](query, shuffled, ROWS, dim, picked);
                 for (size_t r = 0; r < ROWS; r++) {
                     double scale, want = reference((nn_metric)m, query, rows + r * stride, dim, &scale);
                     float one = table.distance[m](query, rows + r * stride, dim);
                     double scale_p, want_p = reference((nn_metric)m, query, rows + order[r] * stride, dim, &scale_p);
                     const char *form = !close_enough(one, want, scale) ? "one-to-one"
                                      : !close_enough(many[r], want, scale) ? "one-to-many"
-                                     : !close_enough(picked[r], want_p, scale_p) ? "one-to-many by row" : NULL;
+                                     : !close_enough(picked[r], want_p, scale_p) ? "one-to-many, shuffled rows" : NULL;
                     if (form && failures++ == 0)
                         snprintf(message, message_size, "%s %s metric %d dim %zu offset %zu row %zu: got %g %g %g, want %g",
                                  nn_isa_name(isa), form, m, dim, offset, r, one, many[r], picked[r], want);

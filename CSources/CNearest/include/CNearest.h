@@ -10,6 +10,6 @@
 #include "nn_kernels.h"
 #include "nn_pool.h"
 #include "nn_flat.h"
-// nn_hnsw.h joins here with the HNSW index
+#include "nn_hnsw.h"
 
 #endif

@@ -14,17 +14,18 @@ extern "C" {
 /// Distance between two vectors of `dim` floats, as the metric defines it (see `nn_metric`).
 typedef float (*nn_distance_fn)(const float *_Nonnull a, const float *_Nonnull b, size_t dim);
 
-/// Distances from `query` to `n` rows of a table: row `r` starts at `base + r * stride_bytes`.
-/// With `rows` the i-th distance is to row `rows[i]`; with `rows == NULL` to row `i`.
-/// This is the HNSW layer-0 neighbour scan and the flat index's SIMD path.
-typedef void (*nn_distance_many_fn)(const float *_Nonnull query, const void *_Nonnull base,
-                                    size_t stride_bytes, const uint32_t *_Nullable rows,
-                                    size_t n, size_t dim, float *_Nonnull out);
+/// Distances from `query` to `n` vectors, `out[i]` to `rows[i]`, prefetching the next row while
+/// one is computed. This is the HNSW layer-0 neighbour scan (all unvisited neighbours of a node
+/// in one call) and the flat index's SIMD path. Rows are pointers, not indexes, because HNSW
+/// storage grows in blocks that never move.
+typedef void (*nn_distance_many_fn)(const float *_Nonnull query,
+                                    const float *_Nonnull const *_Nonnull rows, size_t n,
+                                    size_t dim, float *_Nonnull out);
 
 typedef struct nn_kernels {
     nn_isa isa;                                       ///< the instruction set chosen
-    nn_distance_fn distance[NN_METRIC_COUNT];         ///< indexed by nn_metric
-    nn_distance_many_fn distance_many[NN_METRIC_COUNT];
+    nn_distance_fn _Nonnull distance[NN_METRIC_COUNT];  ///< indexed by nn_metric
+    nn_distance_many_fn _Nonnull distance_many[NN_METRIC_COUNT];
 } nn_kernels;
 
 /// Fills `table` with the kernels of `isa` (NN_ISA_AUTO: the best supported).
@@ -35,9 +36,9 @@ nn_status nn_kernels_init(nn_kernels *_Nonnull table, nn_isa isa);
 float nn_kernels_distance(const nn_kernels *_Nonnull table, nn_metric metric,
                           const float *_Nonnull a, const float *_Nonnull b, size_t dim);
 void nn_kernels_distance_many(const nn_kernels *_Nonnull table, nn_metric metric,
-                              const float *_Nonnull query, const void *_Nonnull base,
-                              size_t stride_bytes, const uint32_t *_Nullable rows, size_t n,
-                              size_t dim, float *_Nonnull out);
+                              const float *_Nonnull query,
+                              const float *_Nonnull const *_Nonnull rows, size_t n, size_t dim,
+                              float *_Nonnull out);
 
 /// Scales `v` to unit length in place; returns false (and leaves `v`) for a zero vector.
 bool nn_normalize(float *_Nonnull v, size_t dim);

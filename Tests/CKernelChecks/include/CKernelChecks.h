@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include "nn_base.h"
 
-/// Compares every kernel of `isa` (each metric, one-to-one and one-to-many with and without a
-/// row list) with a double-precision reference for dimensions 1...300, 384, 768, 784, 1024 and
+/// Compares every kernel of `isa` (each metric, one-to-one and one-to-many over rows in
+/// order and shuffled) with a double-precision reference for dimensions 1...300, 384, 768, 784, 1024 and
 /// 1536, at unaligned starts, with each tail ending on a guard page. Returns the number of
 /// failures and writes the first into `message`; -1 when `isa` cannot run here.
 int nn_check_kernels(nn_isa isa, char *_Nonnull message, size_t message_size);

@@ -1,0 +1,248 @@
+// HNSW storage and bulk insertion: node records in blocks that never move, an arena for
+// upper-layer links, level draws, and the parallel INSERT of a batch.
+#include "hnsw_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nn_hnsw_params_default(nn_hnsw_params *params, size_t dim, nn_metric metric) {
+    *params = (nn_hnsw_params){
+        .dim = dim, .metric = metric, .isa = NN_ISA_AUTO, .m = 16, .ef_construction = 200,
+        .seed = 100, .keep_pruned = false,
+    };
+}
+
+nn_status nn_hnsw_create(const nn_hnsw_params *params, nn_hnsw **out) {
+    if (params->dim == 0 || (unsigned)params->metric >= NN_METRIC_COUNT || params->m < 2 ||
+        params->m > 1024 || params->ef_construction < 1)
+        return NN_ERR_ARGUMENT;
+    nn_hnsw *h = calloc(1, sizeof *h);
+    if (!h) return NN_ERR_NO_MEMORY;
+    nn_status status = nn_kernels_init(&h->kernels, params->isa);
+    if (status != NN_OK) {
+        free(h);
+        return status;
+    }
+    h->params = *params;
+    h->params.isa = h->kernels.isa;
+    h->distance = h->kernels.distance[params->metric];
+    h->distance_many = h->kernels.distance_many[params->metric];
+    h->dim = params->dim;
+    h->m = params->m;
+    h->m0 = 2 * params->m;
+    h->ml = 1.0 / log((double)params->m);
+    h->header_offset = (params->dim * sizeof(float) + 7) & ~(size_t)7;
+    size_t bytes = h->header_offset + sizeof(nn_node) + h->m0 * sizeof(uint32_t);
+    h->record_bytes = (bytes + 63) & ~(size_t)63;
+    h->rng = params->seed;
+    atomic_init(&h->count, 0);
+    atomic_init(&h->entry, NN_NO_ENTRY);
+    atomic_init(&h->blocks, NULL);
+    pthread_mutex_init(&h->entry_lock, NULL);
+    pthread_mutex_init(&h->contexts_lock, NULL);
+    *out = h;
+    return NN_OK;
+}
+
+void nn_hnsw_destroy(nn_hnsw *h) {
+    if (!h) return;
+    nn_blocks *b = atomic_load(&h->blocks);
+    for (size_t i = 0; i < h->block_count; i++) free(b->block[i]);
+    free(b);
+    for (size_t i = 0; i < h->retired_count; i++) free(h->retired[i]);
+    free(h->retired);
+    while (h->arena) {
+        nn_arena_chunk *next = h->arena->next;
+        free(h->arena);
+        h->arena = next;
+    }
+    while (h->free_contexts) {
+        nn_context *next = h->free_contexts->next;
+        nn_context_free(h->free_contexts);
+        h->free_contexts = next;
+    }
+    pthread_mutex_destroy(&h->entry_lock);
+    pthread_mutex_destroy(&h->contexts_lock);
+    free(h);
+}
+
+size_t nn_hnsw_count(const nn_hnsw *h) { return atomic_load_explicit(&((nn_hnsw *)h)->count, memory_order_acquire); }
+nn_isa nn_hnsw_isa(const nn_hnsw *h) { return h->kernels.isa; }
+size_t nn_hnsw_m(const nn_hnsw *h) { return h->m; }
+size_t nn_hnsw_m0(const nn_hnsw *h) { return h->m0; }
+
+size_t nn_hnsw_memory(const nn_hnsw *h) {
+    return h->block_count * NN_BLOCK_NODES * h->record_bytes + h->arena_bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Growth. Only the writer calls these, and only before it publishes the new count.
+
+static nn_status ensure_blocks(nn_hnsw *h, size_t nodes) {
+    size_t needed = (nodes + NN_BLOCK_NODES - 1) / NN_BLOCK_NODES;
+    nn_blocks *b = atomic_load_explicit(&h->blocks, memory_order_relaxed);
+    if (needed > (b ? b->capacity : 0)) {
+        size_t capacity = b ? 2 * b->capacity : 8;
+        while (capacity < needed) capacity *= 2;
+        nn_blocks *grown = calloc(1, sizeof(nn_blocks) + capacity * sizeof(char *));
+        nn_blocks **retired = realloc(h->retired, (h->retired_count + 1) * sizeof(nn_blocks *));
+        if (!grown || !retired) {
+            free(grown);
+            if (retired) h->retired = retired;
+            return NN_ERR_NO_MEMORY;
+        }
+        h->retired = retired;
+        grown->capacity = capacity;
+        if (b) {
+            memcpy(grown->block, b->block, h->block_count * sizeof(char *));
+            h->retired[h->retired_count++] = b;  // a search may still hold it
+        }
+        atomic_store_explicit(&h->blocks, grown, memory_order_release);
+        b = grown;
+    }
+    while (h->block_count < needed) {
+        char *block = aligned_alloc(64, NN_BLOCK_NODES * h->record_bytes);
+        if (!block) return NN_ERR_NO_MEMORY;
+        b->block[h->block_count++] = block;
+    }
+    return NN_OK;
+}
+
+static _Atomic uint32_t *arena_alloc(nn_hnsw *h, size_t words) {
+    size_t bytes = (words * sizeof(uint32_t) + 15) & ~(size_t)15;
+    if (!h->arena || h->arena->used + bytes > h->arena->size) {
+        size_t size = bytes > (1u << 20) ? bytes : (1u << 20);
+        nn_arena_chunk *chunk = malloc(sizeof(nn_arena_chunk) + size);
+        if (!chunk) return NULL;
+        chunk->next = h->arena;
+        chunk->used = 0;
+        chunk->size = size;
+        h->arena = chunk;
+        h->arena_bytes += size;
+    }
+    _Atomic uint32_t *words_out = (_Atomic uint32_t *)(h->arena->bytes + h->arena->used);
+    h->arena->used += bytes;
+    for (size_t i = 0; i < words; i++) atomic_init(&words_out[i], 0);
+    return words_out;
+}
+
+// level = floor(-ln(U) * mL) with U uniform in (0, 1], from a SplitMix64 stream owned by the index.
+static uint32_t draw_level(nn_hnsw *h) {
+    uint64_t z = (h->rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    double u = ((double)(z >> 11) + 1.0) / 9007199254740992.0;  // (0, 1]
+    double level = floor(-log(u) * h->ml);
+    return level > NN_MAX_LEVEL ? NN_MAX_LEVEL : (uint32_t)level;
+}
+
+// Writes a node's record before anyone can see it.
+static nn_status init_node(nn_hnsw *h, const nn_blocks *b, uint32_t node, const float *row,
+                           uint64_t id, uint32_t level) {
+    char *record = nn_record(h, b, node);
+    memcpy(record, row, h->dim * sizeof(float));
+    if (h->params.metric == NN_METRIC_COSINE) nn_normalize((float *)record, h->dim);
+    nn_node *header = (nn_node *)(record + h->header_offset);
+    atomic_init(&header->count0, 0);
+    atomic_init(&header->lock, 0);
+    header->level = level;
+    header->reserved = 0;
+    header->id = id;
+    header->upper = NULL;
+    if (level > 0 && !(header->upper = arena_alloc(h, (size_t)level * (1 + h->m))))
+        return NN_ERR_NO_MEMORY;
+    return NN_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk insertion: levels drawn up front in input order (so the graph depends on the seed, not on
+// the threads), nodes published, then inserted highest level first, in parallel.
+
+typedef struct add_job {
+    nn_hnsw *h;
+    const uint32_t *order;  // nodes, highest level first
+    size_t limit;
+    _Atomic int status;
+} add_job;
+
+static void add_task(void *raw, size_t task, size_t worker) {
+    (void)worker;
+    add_job *job = raw;
+    nn_context *ctx = nn_context_acquire(job->h, job->limit);
+    if (!ctx) {
+        atomic_store(&job->status, NN_ERR_NO_MEMORY);
+        return;
+    }
+    nn_insert_node(job->h, ctx, job->order[task], job->limit);
+    nn_context_release(job->h, ctx);
+}
+
+typedef struct level_order {
+    uint32_t level, node;
+} level_order;
+
+static int by_level_descending(const void *pa, const void *pb) {
+    const level_order *a = pa, *b = pb;
+    if (a->level != b->level) return a->level < b->level ? 1 : -1;
+    return a->node < b->node ? -1 : a->node > b->node;
+}
+
+nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, size_t stride,
+                      const uint64_t *ids) {
+    if (stride < h->dim) return NN_ERR_ARGUMENT;
+    if (n == 0) return NN_OK;
+    size_t start = atomic_load_explicit(&h->count, memory_order_relaxed);
+    if (n > (size_t)UINT32_MAX - 1 - start) return NN_ERR_FULL;
+    level_order *order = malloc(n * sizeof *order);
+    if (!order || ensure_blocks(h, start + n) != NN_OK) {
+        free(order);
+        return NN_ERR_NO_MEMORY;  // blocks may have grown; the count has not
+    }
+    const nn_blocks *b = nn_blocks_now(h);
+    uint64_t rng = h->rng;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t node = (uint32_t)(start + i);
+        order[i] = (level_order){draw_level(h), node};
+        if (init_node(h, b, node, rows + i * stride, ids[i], order[i].level) != NN_OK) {
+            h->rng = rng;  // as if this call never happened
+            free(order);
+            return NN_ERR_NO_MEMORY;
+        }
+    }
+    qsort(order, n, sizeof *order, by_level_descending);
+    uint32_t *nodes = (uint32_t *)order;  // compact in place: node numbers only
+    for (size_t i = 0; i < n; i++) nodes[i] = order[i].node;
+
+    atomic_store_explicit(&h->count, start + n, memory_order_release);
+    add_job job = {h, nodes, start + n, NN_OK};
+    nn_pool_run(pool, n, add_task, &job);
+    free(order);
+    return (nn_status)atomic_load(&job.status);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection.
+
+bool nn_hnsw_entry(const nn_hnsw *h, uint32_t *node, uint32_t *level) {
+    uint64_t entry = atomic_load_explicit(&((nn_hnsw *)h)->entry, memory_order_acquire);
+    if (entry == NN_NO_ENTRY) return false;
+    *node = (uint32_t)entry;
+    *level = (uint32_t)(entry >> 32);
+    return true;
+}
+
+uint64_t nn_hnsw_node_id(const nn_hnsw *h, uint32_t node) { return nn_header(h, nn_blocks_now(h), node)->id; }
+uint32_t nn_hnsw_node_level(const nn_hnsw *h, uint32_t node) { return nn_header(h, nn_blocks_now(h), node)->level; }
+const float *nn_hnsw_node_vector(const nn_hnsw *h, uint32_t node) { return nn_vector(h, nn_blocks_now(h), node); }
+
+size_t nn_hnsw_node_links(const nn_hnsw *h, uint32_t node, uint32_t level, uint32_t *out) {
+    const nn_blocks *b = nn_blocks_now(h);
+    if (level > nn_header(h, b, node)->level) return 0;
+    _Atomic uint32_t *count;
+    _Atomic uint32_t *links = nn_links(h, b, node, level, &count);
+    size_t n = atomic_load_explicit(count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) out[i] = atomic_load_explicit(&links[i], memory_order_acquire);
+    return n;
+}

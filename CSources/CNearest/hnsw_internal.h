@@ -1,0 +1,146 @@
+// The HNSW graph's layout, shared by its storage, search and insertion files.
+#ifndef NN_HNSW_INTERNAL_H
+#define NN_HNSW_INTERNAL_H
+
+#include "heap.h"
+#include "nn_hnsw.h"
+#include "nn_kernels.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+// Node records live in blocks of 2^12 that never move once allocated; the block directory is
+// replaced (never resized in place) when it fills, and old directories are kept until destroy,
+// so a search that loaded one keeps valid pointers.
+enum { NN_BLOCK_BITS = 12, NN_BLOCK_NODES = 1 << NN_BLOCK_BITS, NN_MAX_LEVEL = 31 };
+
+#define NN_NO_ENTRY UINT64_MAX
+
+typedef struct nn_blocks {
+    size_t capacity;  // block slots
+    char *block[];    // NN_BLOCK_NODES records each
+} nn_blocks;
+
+// One record per node, `record_bytes` apart (a multiple of 64), layer 0 and the vector together
+// so a hop reads a node's links and its neighbours' vectors without another indirection:
+//   float vector[dim]              at 0, 64-byte aligned
+//   nn_node header                 at header_offset
+//   _Atomic uint32_t links0[Mmax0] right after the header
+typedef struct nn_node {
+    _Atomic uint32_t count0;   // links on layer 0
+    uint32_t level;            // the node's top layer (l in Algorithm 1); set before publication
+    _Atomic uint32_t lock;     // spinlock held while this node's link lists change
+    uint32_t reserved;
+    uint64_t id;               // external id; set before publication
+    _Atomic uint32_t *upper;   // layers 1...level, each (1 + M) words: count, then M links
+} nn_node;
+_Static_assert(sizeof(nn_node) == 32, "node header is half a cache line");
+
+// An arena for upper-layer link lists: few nodes have them (a share of about 1/M), and they are
+// allocated only by the single writer, before the nodes are published.
+typedef struct nn_arena_chunk {
+    struct nn_arena_chunk *next;
+    size_t used, size;
+    _Alignas(16) unsigned char bytes[];
+} nn_arena_chunk;
+
+// Per-search scratch: visited tags, the heaps, the batch buffers of the layer-0 scan.
+typedef struct nn_context {
+    struct nn_context *next;      // free-list link
+    uint16_t *visited;            // visited[node] == epoch: seen in this search
+    size_t visited_capacity;
+    uint16_t epoch;
+    nn_scored *candidates;        // C in Algorithm 2: a min-heap that may outgrow ef
+    size_t candidates_capacity;
+    nn_scored *results;           // W in Algorithm 2: a max-heap of at most ef
+    size_t results_capacity;
+    nn_scored *selected;          // neighbour selection output / reverse-link candidates
+    nn_scored *pruned;            // discarded by the heuristic (keepPrunedConnections)
+    uint32_t *batch_ids;          // unvisited neighbours of one node
+    const float **batch_rows;
+    float *batch_distances;
+    float *query;                 // the normalized query under cosine
+    nn_hnsw_stats stats;
+} nn_context;
+
+struct nn_hnsw {
+    nn_hnsw_params params;
+    nn_kernels kernels;
+    nn_distance_fn distance;            // for params.metric
+    nn_distance_many_fn distance_many;
+    size_t dim;
+    size_t m;                           // M
+    size_t m0;                          // Mmax0 = 2M
+    double ml;                          // mL = 1 / ln M
+    size_t record_bytes;
+    size_t header_offset;
+
+    _Atomic(nn_blocks *) blocks;
+    nn_blocks **retired;                // replaced directories, freed at destroy
+    size_t retired_count;
+    size_t block_count;                 // blocks allocated (writer only)
+    _Atomic size_t count;               // published nodes: records below it are initialized
+    _Atomic uint64_t entry;             // (top level << 32) | node, or NN_NO_ENTRY
+    pthread_mutex_t entry_lock;
+
+    nn_arena_chunk *arena;              // writer only
+    size_t arena_bytes;
+    uint64_t rng;                       // level draws (writer only)
+
+    pthread_mutex_t contexts_lock;
+    nn_context *free_contexts;
+    size_t context_bytes;               // approximate, for nn_hnsw_memory
+};
+
+static inline char *nn_record(const nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    return b->block[node >> NN_BLOCK_BITS] + (size_t)(node & (NN_BLOCK_NODES - 1)) * h->record_bytes;
+}
+
+static inline const float *nn_vector(const nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    return (const float *)nn_record(h, b, node);
+}
+
+static inline nn_node *nn_header(const nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    return (nn_node *)(nn_record(h, b, node) + h->header_offset);
+}
+
+/// The count word and link array of `node` on `level` (0 or <= its level).
+static inline _Atomic uint32_t *nn_links(const nn_hnsw *h, const nn_blocks *b, uint32_t node,
+                                         uint32_t level, _Atomic uint32_t **count) {
+    nn_node *n = nn_header(h, b, node);
+    if (level == 0) {
+        *count = &n->count0;
+        return (_Atomic uint32_t *)(n + 1);
+    }
+    _Atomic uint32_t *list = n->upper + (size_t)(level - 1) * (1 + h->m);
+    *count = list;
+    return list + 1;
+}
+
+static inline void nn_node_lock(nn_node *n) {
+    for (;;) {
+        if (!atomic_exchange_explicit(&n->lock, 1, memory_order_acquire)) return;
+        while (atomic_load_explicit(&n->lock, memory_order_relaxed)) sched_yield();
+    }
+}
+
+static inline void nn_node_unlock(nn_node *n) { atomic_store_explicit(&n->lock, 0, memory_order_release); }
+
+static inline const nn_blocks *nn_blocks_now(const nn_hnsw *h) {
+    return atomic_load_explicit(&((nn_hnsw *)h)->blocks, memory_order_acquire);
+}
+
+// Search (hnsw_search.c).
+nn_context *nn_context_acquire(const nn_hnsw *h, size_t nodes);
+void nn_context_release(const nn_hnsw *h, nn_context *ctx);
+void nn_context_free(nn_context *ctx);
+nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
+                            nn_scored entry, uint32_t from_level, uint32_t to_level, size_t limit);
+size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
+                       nn_scored entry, size_t ef, uint32_t level, size_t limit);
+
+// Insertion (hnsw_insert.c).
+void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);
+
+#endif
