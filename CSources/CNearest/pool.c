@@ -31,9 +31,20 @@ void nn_pool_run(nn_pool *pool, size_t tasks, nn_task_fn fn, void *context) {
         for (size_t t = 0; t < tasks; t++) fn(context, t, 0);
         return;
     }
-    long n = (long)tasks;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long t = 0; t < n; t++) fn(context, (size_t)t, (size_t)omp_get_thread_num());
+    // Tasks are handed out by our own counter rather than `omp for schedule(dynamic)`: newer
+    // clang emits dispatch calls (__kmpc_dispatch_deinit) that Debian's libomp 14 lacks, and a
+    // bare parallel region needs only the oldest entry points.
+    atomic_size_t next;
+    atomic_init(&next, 0);
+#pragma omp parallel num_threads(threads)
+    {
+        size_t worker = (size_t)omp_get_thread_num();
+        for (;;) {
+            size_t t = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+            if (t >= tasks) break;
+            fn(context, t, worker);
+        }
+    }
 }
 
 #else
