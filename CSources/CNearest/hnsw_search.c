@@ -117,6 +117,7 @@ static size_t scan_neighbours(const nn_hnsw *h, const nn_blocks *b, nn_context *
         }
         ctx->batch_ids[m] = id;
         ctx->batch_rows[m] = nn_vector(h, b, id);
+        __builtin_prefetch(ctx->batch_rows[m], 0, 3);  // start every row's first line now
         m++;
     }
     if (m) h->distance_many(q, ctx->batch_rows, m, h->dim, ctx->batch_distances);

@@ -98,8 +98,7 @@ public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `wr
     /// The `k` nearest to `query`, nearest first. `ef` below `k` is raised to `k`.
     public func search(_ query: [Float], k: Int, ef: Int = 64) throws(NearestError) -> [Neighbor] {
         try checkK(k)
-        guard query.count == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: query.count) }
-        try Matrix(rows: 1, columns: dimensions, elements: query).validate(dimensions: dimensions, metric: metric)
+        try query.validate(dimensions: dimensions, metric: metric)
         var ids = [UInt64](repeating: SearchResults.noID, count: k)
         var distances = [Float](repeating: .infinity, count: k)
         let status = query.withUnsafeBufferPointer { q in

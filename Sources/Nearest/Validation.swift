@@ -14,15 +14,24 @@ extension Matrix where Element == Float {
 }
 
 extension Array where Element == Float {
+    /// Throws unless this vector has `dimensions` finite values (non-zero under cosine).
+    func validate(dimensions: Int, metric: Metric) throws(NearestError) {
+        guard count == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: count) }
+        var bad = 0
+        let status = withUnsafeBufferPointer { nn_validate_rows($0.baseAddress!, 1, count, count, metric.cValue, &bad) }
+        try NearestError.check(status, row: 0)
+    }
+
     /// A one-row matrix over a copy of this vector, validated.
     func validatedRow(dimensions: Int, metric: Metric) throws(NearestError) -> Matrix<Float> {
-        guard count == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: count) }
-        let row = Matrix(rows: 1, columns: count, elements: self)
-        try row.validate(dimensions: dimensions, metric: metric)
-        return row
+        try validate(dimensions: dimensions, metric: metric)
+        return Matrix(rows: 1, columns: count, elements: self)
     }
 }
 
+/// The most results one query may ask for: result buffers are allocated up front.
+let maximumK = 1 << 24
+
 func checkK(_ k: Int) throws(NearestError) {
-    guard k >= 1 else { throw .invalidParameter("k must be at least 1, got \(k)") }
+    guard k >= 1 && k <= maximumK else { throw .invalidParameter("k must be in 1...\(maximumK), got \(k)") }
 }
