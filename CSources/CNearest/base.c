@@ -83,10 +83,12 @@ nn_status nn_validate_rows(const float *rows, size_t n, size_t dim, size_t strid
     for (size_t r = 0; r < n; r++) {
         const float *v = rows + r * stride;
         // x * 0 is 0 for every finite x and NaN for NaN and ±Inf: one test per row, not per value.
-        float poison = 0.0f, norm = 0.0f;
+        // The norm in double: (1e-25)^2 underflows a float, yet such a vector normalizes fine.
+        float poison = 0.0f;
+        double norm = 0.0;
         for (size_t i = 0; i < dim; i++) {
             poison += v[i] * 0.0f;
-            norm += v[i] * v[i];
+            norm += (double)v[i] * v[i];
         }
         if (poison != 0.0f) {
             *bad_row = r;

@@ -5,6 +5,7 @@
 #include "heap.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct nn_flat {
     nn_kernels kernels;
     float *rows;            // count x dim, normalized under cosine
     float *norms;           // |x|^2 per row, for the L2 expansion on the sgemm path
+    float max_norm;         // the largest |x|^2: bounds the expansion's rounding error
     size_t count;
     size_t capacity;        // rows allocated
     size_t blas_threshold;  // smallest batch for the sgemm path
@@ -88,7 +90,9 @@ nn_status nn_flat_add(nn_flat *flat, const float *rows, size_t n, size_t stride)
         float *dst = flat->rows + (flat->count + r) * flat->dim;
         memcpy(dst, rows + r * stride, flat->dim * sizeof(float));
         if (flat->metric == NN_METRIC_COSINE) nn_normalize(dst, flat->dim);
-        flat->norms[flat->count + r] = -flat->kernels.distance[NN_METRIC_IP](dst, dst, flat->dim);
+        float norm = -flat->kernels.distance[NN_METRIC_IP](dst, dst, flat->dim);
+        flat->norms[flat->count + r] = norm;
+        if (norm > flat->max_norm) flat->max_norm = norm;
     }
     flat->count += n;
     return NN_OK;
@@ -122,16 +126,8 @@ static void write_results(const search_job *job, size_t q, const nn_scored *best
     }
 }
 
-// SIMD path: task = (query, row range). Each range keeps its own top-k; they merge after.
-static void simd_task(void *raw, size_t task, size_t worker) {
-    (void)worker;
-    search_job *job = raw;
-    const nn_flat *flat = job->flat;
-    size_t q = task / job->chunks, chunk = task % job->chunks;
-    size_t per = (flat->count + job->chunks - 1) / job->chunks;
-    size_t lo = chunk * per, hi = lo + per < flat->count ? lo + per : flat->count;
-    const float *query = job->queries + q * job->ldq;
-    nn_heap heap = nn_heap_over(job->partial + task * job->k, job->k);
+// The exact scan of rows [lo, hi) into a bounded top-k heap, with the SIMD kernel.
+static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_heap *heap) {
     float scores[SIMD_BLOCK];
     const float *rows[SIMD_BLOCK];
     nn_distance_many_fn many = flat->kernels.distance_many[flat->metric];
@@ -139,8 +135,21 @@ static void simd_task(void *raw, size_t task, size_t worker) {
         size_t n = hi - r0 < SIMD_BLOCK ? hi - r0 : SIMD_BLOCK;
         for (size_t j = 0; j < n; j++) rows[j] = flat->rows + (r0 + j) * flat->dim;
         many(query, rows, n, flat->dim, scores);
-        for (size_t j = 0; j < n; j++) nn_topk_offer(&heap, (nn_scored){scores[j], (uint32_t)(r0 + j)});
+        for (size_t j = 0; j < n; j++) nn_topk_offer(heap, (nn_scored){scores[j], (uint32_t)(r0 + j)});
     }
+}
+
+// SIMD path: task = (query, row range). Each range keeps its own top-k; they merge after.
+static void simd_task(void *raw, size_t task, size_t worker) {
+    (void)worker;
+    search_job *job = raw;
+    const nn_flat *flat = job->flat;
+    size_t q = task / job->chunks, chunk = task % job->chunks;
+    size_t per = (flat->count + job->chunks - 1) / job->chunks;
+    size_t lo = chunk * per < flat->count ? chunk * per : flat->count;
+    size_t hi = lo + per < flat->count ? lo + per : flat->count;
+    nn_heap heap = nn_heap_over(job->partial + task * job->k, job->k);
+    scan_rows(flat, job->queries + q * job->ldq, lo, hi, &heap);
     // Unfilled slots (a range shorter than k) stay marked with +Inf and are skipped at merge.
     for (size_t i = heap.size; i < job->k; i++) heap.items[i] = (nn_scored){INFINITY, UINT32_MAX};
 }
@@ -160,12 +169,26 @@ static float blas_distance(nn_metric metric, float dot, float row_norm, float qu
     switch (metric) {
     case NN_METRIC_L2: {
         float d = row_norm + query_norm - 2.0f * dot;
-        return d > 0.0f ? d : 0.0f;  // cancellation can dip below zero
+        if (d != d) return INFINITY;  // norms that overflow: inf - inf
+        return d > 0.0f ? d : 0.0f;   // cancellation can dip below zero
     }
     case NN_METRIC_IP: return -dot;
     case NN_METRIC_COSINE: return 1.0f - dot;
     }
     return dot;
+}
+
+// A bound on |approximate - exact| for the sgemm path's distances: a d-term float dot product
+// errs by at most about (d + 2) eps |x| |q| (Higham), and the L2 expansion adds the norms' own.
+static float expansion_error(const nn_flat *flat, float query_norm) {
+    float gamma = (float)(flat->dim + 2) * FLT_EPSILON;
+    float x = sqrtf(flat->max_norm), q = sqrtf(query_norm);
+    switch (flat->metric) {
+    case NN_METRIC_L2: return gamma * (x + q) * (x + q);
+    case NN_METRIC_IP: return 2.0f * gamma * x * q;
+    case NN_METRIC_COSINE: return 2.0f * gamma;
+    }
+    return INFINITY;
 }
 
 static void blas_task(void *raw, size_t task, size_t worker) {
@@ -206,14 +229,26 @@ static void blas_task(void *raw, size_t task, size_t worker) {
         }
     }
     // Re-rank the kept candidates with the exact kernel: the expansion above loses digits to
-    // cancellation, and this makes both paths report the same distances.
+    // cancellation, and this makes both paths report the same distances. If a row left out could
+    // still beat the k-th kept one within the expansion's error bound, scan that query exactly.
     for (size_t i = 0; i < nq; i++) {
         nn_heap *heap = &heaps[i];
         const float *q = queries + i * job->ldq;
+        bool some_left_out = heap->size == heap->capacity && heap->capacity < flat->count;
+        float cutoff = some_left_out ? heap->items[0].distance : INFINITY;
         for (size_t c = 0; c < heap->size; c++)
             heap->items[c].distance =
                 flat->kernels.distance[flat->metric](q, flat->rows + (size_t)heap->items[c].id * dim, dim);
         nn_scored_sort(heap->items, heap->size);
+        if (some_left_out) {
+            float kth = heap->items[job->k - 1].distance;
+            float error = expansion_error(flat, query_norms[i]);
+            if (!(cutoff - 2.0f * error > kth)) {  // also taken when the bound is NaN or infinite
+                *heap = nn_heap_over(heap->items, job->k);
+                scan_rows(flat, q, 0, flat->count, heap);
+                nn_scored_sort(heap->items, heap->size);
+            }
+        }
         write_results(job, q0 + i, heap->items, job->k);
     }
 out:

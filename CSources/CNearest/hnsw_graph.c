@@ -41,6 +41,7 @@ nn_status nn_hnsw_create(const nn_hnsw_params *params, nn_hnsw **out) {
     atomic_init(&h->blocks, NULL);
     pthread_mutex_init(&h->entry_lock, NULL);
     pthread_mutex_init(&h->contexts_lock, NULL);
+    pthread_mutex_init(&h->orphans_lock, NULL);
     *out = h;
     return NN_OK;
 }
@@ -64,6 +65,8 @@ void nn_hnsw_destroy(nn_hnsw *h) {
     }
     pthread_mutex_destroy(&h->entry_lock);
     pthread_mutex_destroy(&h->contexts_lock);
+    pthread_mutex_destroy(&h->orphans_lock);
+    free(h->orphans);
     free(h);
 }
 
@@ -148,7 +151,7 @@ static nn_status init_node(nn_hnsw *h, const nn_blocks *b, uint32_t node, const 
     atomic_init(&header->count0, 0);
     atomic_init(&header->lock, 0);
     header->level = level;
-    header->reserved = 0;
+    atomic_init(&header->in0, 0);
     header->id = id;
     header->upper = NULL;
     if (level > 0 && !(header->upper = arena_alloc(h, (size_t)level * (1 + h->m))))
@@ -216,10 +219,22 @@ nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, si
     for (size_t i = 0; i < n; i++) nodes[i] = order[i].node;
 
     atomic_store_explicit(&h->count, start + n, memory_order_release);
+    uint64_t old_entry = atomic_load_explicit(&h->entry, memory_order_acquire);
     add_job job = {h, nodes, start + n, NN_OK};
     nn_pool_run(pool, n, add_task, &job);
     free(order);
-    return (nn_status)atomic_load(&job.status);
+
+    // A former entry point was exempt while it was the entry; it must be reachable now too.
+    uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
+    if (old_entry != NN_NO_ENTRY && old_entry != entry &&
+        atomic_load(&nn_header(h, b, (uint32_t)old_entry)->in0) == 0)
+        nn_note_orphan(h, (uint32_t)old_entry);
+    nn_context *ctx = nn_context_acquire(h, start + n);
+    if (!ctx) return NN_ERR_NO_MEMORY;
+    nn_status repaired = nn_reconnect_orphans(h, ctx, start + n);
+    nn_context_release(h, ctx);
+    nn_status status = (nn_status)atomic_load(&job.status);
+    return status != NN_OK ? status : repaired;
 }
 
 // ---------------------------------------------------------------------------------------------

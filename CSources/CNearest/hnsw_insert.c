@@ -2,6 +2,7 @@
 // links pruned back to Mmax / Mmax0 with the same heuristic.
 #include "hnsw_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,43 @@ static size_t select_heuristic(const nn_hnsw *h, const nn_blocks *b, nn_context 
     return kept;
 }
 
+// Layer-0 in-degree bookkeeping. A node nobody links to on layer 0 cannot be found; the
+// heuristic's pruning can leave a node so (hnswlib and FAISS leave it there), and the add that
+// did it reconnects it before returning (nn_reconnect_orphans).
+void nn_note_orphan(nn_hnsw *h, uint32_t node) {
+    pthread_mutex_lock(&h->orphans_lock);
+    if (h->orphan_count == h->orphan_capacity) {
+        size_t capacity = h->orphan_capacity ? 2 * h->orphan_capacity : 64;
+        uint32_t *grown = realloc(h->orphans, capacity * sizeof(uint32_t));
+        if (!grown) {  // left unreconnected: findable again after the next add's repair
+            pthread_mutex_unlock(&h->orphans_lock);
+            return;
+        }
+        h->orphans = grown;
+        h->orphan_capacity = capacity;
+    }
+    h->orphans[h->orphan_count++] = node;
+    pthread_mutex_unlock(&h->orphans_lock);
+}
+
+static void gain_link(const nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    atomic_fetch_add_explicit(&nn_header(h, b, node)->in0, 1, memory_order_relaxed);
+}
+
+static void lose_link(nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    if (atomic_fetch_sub_explicit(&nn_header(h, b, node)->in0, 1, memory_order_relaxed) == 1)
+        nn_note_orphan(h, node);
+}
+
+static bool contains(const nn_scored *items, size_t n, uint32_t id) {
+    for (size_t i = 0; i < n; i++)
+        if (items[i].id == id) return true;
+    return false;
+}
+
 // Adds the link `neighbour` -> `node` on `level`; when the list is full, prunes the list plus the
 // newcomer back to its cap with the heuristic (the paper's "shrink connections").
-static void link_back(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t neighbour,
+static void link_back(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t neighbour,
                       uint32_t node, float distance, uint32_t level) {
     size_t cap = level == 0 ? h->m0 : h->m;
     nn_node *header = nn_header(h, b, neighbour);
@@ -48,6 +83,7 @@ static void link_back(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uin
     if (n < cap) {
         atomic_store_explicit(&links[n], node, memory_order_release);
         atomic_store_explicit(count, (uint32_t)(n + 1), memory_order_release);
+        if (level == 0) gain_link(h, b, node);
         nn_node_unlock(header);
         return;
     }
@@ -66,16 +102,26 @@ static void link_back(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uin
     size_t m = select_heuristic(h, b, ctx, candidates, n + 1, cap, kept);
     for (size_t i = 0; i < m; i++) atomic_store_explicit(&links[i], kept[i].id, memory_order_release);
     atomic_store_explicit(count, (uint32_t)m, memory_order_release);
+    if (level == 0) {
+        if (contains(kept, m, node)) gain_link(h, b, node);
+        for (size_t i = 0; i < n; i++)
+            if (!contains(kept, m, ctx->batch_ids[i])) lose_link(h, b, ctx->batch_ids[i]);
+    }
     nn_node_unlock(header);
 }
 
-// Sets `node`'s own links on `level`.
-static void set_links(const nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
+// Sets `node`'s own links on `level`, replacing any it had.
+static void set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
                       const nn_scored *neighbours, size_t n) {
     nn_node *header = nn_header(h, b, node);
     _Atomic uint32_t *count;
     _Atomic uint32_t *links = nn_links(h, b, node, level, &count);
     nn_node_lock(header);
+    if (level == 0) {
+        size_t old = atomic_load_explicit(count, memory_order_relaxed);
+        for (size_t i = 0; i < n; i++) gain_link(h, b, neighbours[i].id);
+        for (size_t i = 0; i < old; i++) lose_link(h, b, atomic_load_explicit(&links[i], memory_order_relaxed));
+    }
     for (size_t i = 0; i < n; i++) atomic_store_explicit(&links[i], neighbours[i].id, memory_order_release);
     atomic_store_explicit(count, (uint32_t)n, memory_order_release);
     nn_node_unlock(header);
@@ -120,8 +166,78 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     if (level > top) {  // a new top layer: this node becomes the entry point
         pthread_mutex_lock(&h->entry_lock);
         uint64_t now = atomic_load_explicit(&h->entry, memory_order_acquire);
-        if (now == NN_NO_ENTRY || (now >> 32) < level)
+        if (now == NN_NO_ENTRY || (now >> 32) < level) {
             atomic_store_explicit(&h->entry, ((uint64_t)level << 32) | node, memory_order_release);
+            if (now != NN_NO_ENTRY && atomic_load(&nn_header(h, b, (uint32_t)now)->in0) == 0)
+                nn_note_orphan(h, (uint32_t)now);
+        }
         pthread_mutex_unlock(&h->entry_lock);
+    } else if (atomic_load(&nn_header(h, b, node)->in0) == 0) {
+        nn_note_orphan(h, node);  // every neighbour pruned it away again
     }
+}
+
+// Links each node left with no incoming layer-0 link from the nearest node found that has room
+// (or, if all are full, in place of that node's farthest link, which may orphan another, so the
+// list is worked until empty, within a bound). Called by the single writer after an add.
+nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit) {
+    const nn_blocks *b = nn_blocks_now(h);
+    size_t budget = 4 * h->orphan_count + 64;
+    while (budget-- > 0) {
+        pthread_mutex_lock(&h->orphans_lock);
+        bool empty = h->orphan_count == 0;
+        uint32_t node = empty ? 0 : h->orphans[--h->orphan_count];
+        pthread_mutex_unlock(&h->orphans_lock);
+        if (empty) return NN_OK;
+        uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
+        if ((uint32_t)entry == node || atomic_load(&nn_header(h, b, node)->in0) > 0) continue;
+
+        const float *q = nn_vector(h, b, node);
+        uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
+        nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
+        current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
+        size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
+        if (found == 0) return NN_ERR_NO_MEMORY;
+        nn_scored_sort(ctx->results, found);
+        size_t nearest = found;
+        for (size_t i = 0; i < found; i++) {
+            uint32_t r = ctx->results[i].id;
+            if (r == node) continue;
+            if (nearest == found) nearest = i;
+            nn_node *header = nn_header(h, b, r);
+            _Atomic uint32_t *count;
+            _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
+            nn_node_lock(header);
+            size_t n = atomic_load_explicit(count, memory_order_relaxed);
+            bool room = n < h->m0;
+            if (room) {
+                atomic_store_explicit(&links[n], node, memory_order_release);
+                atomic_store_explicit(count, (uint32_t)(n + 1), memory_order_release);
+                gain_link(h, b, node);
+            }
+            nn_node_unlock(header);
+            if (room) break;
+        }
+        if (atomic_load(&nn_header(h, b, node)->in0) > 0 || nearest == found) continue;
+
+        // Every candidate is full: the nearest gives up its farthest link for this node.
+        uint32_t r = ctx->results[nearest].id;
+        nn_node *header = nn_header(h, b, r);
+        _Atomic uint32_t *count;
+        _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
+        nn_node_lock(header);
+        size_t n = atomic_load_explicit(count, memory_order_relaxed), farthest = 0;
+        float worst = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l = atomic_load_explicit(&links[i], memory_order_relaxed);
+            float d = h->distance(nn_vector(h, b, r), nn_vector(h, b, l), h->dim);
+            if (d > worst) worst = d, farthest = i;
+        }
+        uint32_t dropped = atomic_load_explicit(&links[farthest], memory_order_relaxed);
+        atomic_store_explicit(&links[farthest], node, memory_order_release);
+        gain_link(h, b, node);
+        lose_link(h, b, dropped);
+        nn_node_unlock(header);
+    }
+    return NN_OK;
 }

@@ -31,7 +31,7 @@ typedef struct nn_node {
     _Atomic uint32_t count0;   // links on layer 0
     uint32_t level;            // the node's top layer (l in Algorithm 1); set before publication
     _Atomic uint32_t lock;     // spinlock held while this node's link lists change
-    uint32_t reserved;
+    _Atomic uint32_t in0;      // links pointing at this node on layer 0; 0 means unreachable
     uint64_t id;               // external id; set before publication
     _Atomic uint32_t *upper;   // layers 1...level, each (1 + M) words: count, then M links
 } nn_node;
@@ -88,6 +88,10 @@ struct nn_hnsw {
     size_t arena_bytes;
     uint64_t rng;                       // level draws (writer only)
 
+    pthread_mutex_t orphans_lock;       // nodes whose layer-0 in-degree fell to 0 during an add
+    uint32_t *orphans;
+    size_t orphan_count, orphan_capacity;
+
     pthread_mutex_t contexts_lock;
     nn_context *free_contexts;
     size_t context_bytes;               // approximate, for nn_hnsw_memory
@@ -142,5 +146,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
 
 // Insertion (hnsw_insert.c).
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);
+nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit);
+void nn_note_orphan(nn_hnsw *h, uint32_t node);
 
 #endif

@@ -4,6 +4,11 @@ import CNearest
 public struct Neighbor: Sendable, Hashable {
     public let id: UInt64
     public let distance: Float
+
+    public init(id: UInt64, distance: Float) {
+        self.id = id
+        self.distance = distance
+    }
 }
 
 /// The results of a batch search: `k` slots per query, nearest first, in flat arrays

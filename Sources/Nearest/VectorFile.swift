@@ -94,42 +94,35 @@ struct TexmexLayout {
         guard dim > 0 else {
             throw .malformedFile(path: file.path, offset: 0, reason: "row length \(dim) is not positive")
         }
+        // Walk the records in order, so the first bad one is the one reported.
         let record = 4 + Int(dim) * elementSize
-        guard file.bytes.count % record == 0 else {
-            let end = file.bytes.count / record * record
-            throw .malformedFile(path: file.path, offset: end,
-                                 reason: "truncated: \(file.bytes.count - end) bytes left over after \(file.bytes.count / record) rows of \(dim) values")
+        var offset = 0
+        while offset < file.bytes.count {
+            let length = try file.load(Int32.self, at: offset)
+            guard length == dim else {
+                throw .malformedFile(path: file.path, offset: offset,
+                                     reason: "row \(offset / record) has length \(length), the first row \(dim)")
+            }
+            guard offset + record <= file.bytes.count else {
+                throw .malformedFile(path: file.path, offset: offset,
+                                     reason: "truncated: row \(offset / record) needs \(record) bytes, \(file.bytes.count - offset) are left")
+            }
+            offset += record
         }
         let rows = file.bytes.count / record
-        for r in 1 ..< rows {
-            let length = try file.load(Int32.self, at: r * record)
-            guard length == dim else {
-                throw .malformedFile(path: file.path, offset: r * record,
-                                     reason: "row \(r) has length \(length), the first row \(dim)")
-            }
-        }
         self.rows = rows
         self.columns = Int(dim)
         self.elementSize = elementSize
     }
 
-    /// The rows in place: elements start 4 bytes into the file, rows one record apart.
+    /// The rows in place: elements start 4 bytes into the file, rows one record apart
+    /// (.bvecs rows too: a record of 4 + dim bytes is a whole number of UInt8s).
     func view<Element>(of file: MappedFile) -> Matrix<Element> {
         precondition(MemoryLayout<Element>.size == elementSize)
         let record = 4 + columns * elementSize
         let start = (file.bytes.baseAddress! + 4).assumingMemoryBound(to: Element.self)
-        if record % MemoryLayout<Element>.stride == 0 {
-            return Matrix(base: start, rows: rows, columns: columns,
-                          rowStride: record / MemoryLayout<Element>.stride, owner: file)
-        }
-        // Rows not a whole number of elements apart (.bvecs): gather them into a new matrix.
-        return Matrix(rows: rows, columns: columns) { out in
-            for r in 0 ..< rows {
-                let source = UnsafeRawPointer(file.bytes.baseAddress! + r * record + 4)
-                UnsafeMutableRawPointer(out.baseAddress! + r * columns)
-                    .copyMemory(from: source, byteCount: columns * elementSize)
-            }
-        }
+        return Matrix(base: start, rows: rows, columns: columns,
+                      rowStride: record / MemoryLayout<Element>.stride, owner: file)
     }
 }
 
@@ -177,9 +170,12 @@ struct NumpyLayout {
         }
         let itemSize = dtype == .uint8 ? 1 : dtype == .float64 || dtype == .int64 ? 8 : 4
         let dataOffset = headerStart + headerLength
-        let (bytes, overflow) = rows.multipliedReportingOverflow(by: columns * itemSize)
-        guard !overflow, dataOffset + bytes == file.bytes.count else {
-            throw .malformedFile(path: path, offset: min(file.bytes.count, dataOffset + (overflow ? 0 : bytes)),
+        // A hostile shape must not overflow: every step is checked.
+        let (rowBytes, o1) = columns.multipliedReportingOverflow(by: itemSize)
+        let (bytes, o2) = rows.multipliedReportingOverflow(by: rowBytes)
+        let (end, o3) = dataOffset.addingReportingOverflow(bytes)
+        guard !o1, !o2, !o3, end == file.bytes.count else {
+            throw .malformedFile(path: path, offset: o1 || o2 || o3 ? headerStart : min(file.bytes.count, end),
                                  reason: "the header promises \(rows) × \(columns) values, the file holds \(file.bytes.count - dataOffset) bytes of data")
         }
         guard dataOffset % 8 == 0 else {
