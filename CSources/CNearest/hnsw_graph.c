@@ -1,5 +1,5 @@
-// HNSW storage and bulk insertion: node records in blocks that never move, an arena for
-// upper-layer links, level draws, and the parallel INSERT of a batch.
+// HNSW storage and bulk insertion: node records in blocks that never move, the upper-layer
+// link store, level draws, and the parallel INSERT of a batch.
 #include "hnsw_internal.h"
 
 #include <math.h>
@@ -40,6 +40,7 @@ nn_status nn_hnsw_create(const nn_hnsw_params *params, nn_hnsw **out) {
     atomic_init(&h->count, 0);
     atomic_init(&h->entry, NN_NO_ENTRY);
     atomic_init(&h->blocks, NULL);
+    h->upper_limit = UINT64_MAX;
     pthread_mutex_init(&h->entry_lock, NULL);
     pthread_mutex_init(&h->contexts_lock, NULL);
     pthread_mutex_init(&h->orphans_lock, NULL);
@@ -47,18 +48,18 @@ nn_status nn_hnsw_create(const nn_hnsw_params *params, nn_hnsw **out) {
     return NN_OK;
 }
 
+_Atomic uint32_t nn_no_links[1];
+
 void nn_hnsw_destroy(nn_hnsw *h) {
     if (!h) return;
     nn_blocks *b = atomic_load(&h->blocks);
-    for (size_t i = 0; i < h->block_count; i++) free(b->block[i]);
+    if (!h->mapped) {  // a mapped view's records and links belong to the file's owner
+        for (size_t i = 0; i < h->block_count; i++) free(b->block[i]);
+        for (size_t k = 0; k < NN_UPPER_SEGMENTS; k++) free(h->upper[k]);
+    }
     free(b);
     for (size_t i = 0; i < h->retired_count; i++) free(h->retired[i]);
     free(h->retired);
-    while (h->arena) {
-        nn_arena_chunk *next = h->arena->next;
-        free(h->arena);
-        h->arena = next;
-    }
     while (h->free_contexts) {
         nn_context *next = h->free_contexts->next;
         nn_context_free(h->free_contexts);
@@ -77,7 +78,10 @@ size_t nn_hnsw_m(const nn_hnsw *h) { return h->m; }
 size_t nn_hnsw_m0(const nn_hnsw *h) { return h->m0; }
 
 size_t nn_hnsw_memory(const nn_hnsw *h) {
-    return h->block_count * NN_BLOCK_NODES * h->record_bytes + h->arena_bytes;
+    if (h->mapped) return 0;
+    size_t bytes = h->block_count * NN_BLOCK_NODES * h->record_bytes;
+    for (size_t k = 0; k < NN_UPPER_SEGMENTS && h->upper[k]; k++) bytes += nn_upper_segment_words(k) * sizeof(uint32_t);
+    return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +100,7 @@ static char *allocate_block(size_t bytes) {
     return block;
 }
 
-static nn_status ensure_blocks(nn_hnsw *h, size_t nodes) {
+nn_status nn_ensure_blocks(nn_hnsw *h, size_t nodes) {
     size_t needed = (nodes + NN_BLOCK_NODES - 1) / NN_BLOCK_NODES;
     nn_blocks *b = atomic_load_explicit(&h->blocks, memory_order_relaxed);
     if (needed > (b ? b->capacity : 0)) {
@@ -126,22 +130,19 @@ static nn_status ensure_blocks(nn_hnsw *h, size_t nodes) {
     return NN_OK;
 }
 
-static _Atomic uint32_t *arena_alloc(nn_hnsw *h, size_t words) {
-    size_t bytes = (words * sizeof(uint32_t) + 15) & ~(size_t)15;
-    if (!h->arena || h->arena->used + bytes > h->arena->size) {
-        size_t size = bytes > (1u << 20) ? bytes : (1u << 20);
-        nn_arena_chunk *chunk = malloc(sizeof(nn_arena_chunk) + size);
-        if (!chunk) return NULL;
-        chunk->next = h->arena;
-        chunk->used = 0;
-        chunk->size = size;
-        h->arena = chunk;
-        h->arena_bytes += size;
+// Reserves `words` in the upper store, within one segment, and returns their offset.
+static nn_status upper_alloc(nn_hnsw *h, size_t words, uint64_t *offset) {
+    uint64_t at = h->upper_words;
+    size_t k = nn_upper_segment(at);
+    if (at + words > nn_upper_segment_start(k) + nn_upper_segment_words(k)) at = nn_upper_segment_start(++k);
+    if (k >= NN_UPPER_SEGMENTS || words > nn_upper_segment_words(k)) return NN_ERR_FULL;
+    if (!h->upper[k]) {
+        h->upper[k] = calloc(nn_upper_segment_words(k), sizeof(uint32_t));
+        if (!h->upper[k]) return NN_ERR_NO_MEMORY;
     }
-    _Atomic uint32_t *words_out = (_Atomic uint32_t *)(h->arena->bytes + h->arena->used);
-    h->arena->used += bytes;
-    for (size_t i = 0; i < words; i++) atomic_init(&words_out[i], 0);
-    return words_out;
+    *offset = at;
+    h->upper_words = at + words;
+    return NN_OK;
 }
 
 // level = floor(-ln(U) * mL) with U uniform in (0, 1], from a SplitMix64 stream owned by the index.
@@ -159,17 +160,18 @@ static uint32_t draw_level(nn_hnsw *h) {
 static nn_status init_node(nn_hnsw *h, const nn_blocks *b, uint32_t node, const float *row,
                            uint64_t id, uint32_t level) {
     char *record = nn_record(h, b, node);
+    memset(record, 0, h->record_bytes);  // padding too: a saved file is the same bytes every time
     memcpy(record, row, h->dim * sizeof(float));
     if (h->params.metric == NN_METRIC_COSINE) nn_normalize((float *)record, h->dim);
     nn_node *header = (nn_node *)(record + h->header_offset);
     atomic_init(&header->count0, 0);
     atomic_init(&header->lock, 0);
-    header->level = level;
     atomic_init(&header->in0, 0);
+    atomic_init(&header->flags, 0);
+    header->level = (uint16_t)level;
     header->id = id;
-    header->upper = NULL;
-    if (level > 0 && !(header->upper = arena_alloc(h, (size_t)level * (1 + h->m))))
-        return NN_ERR_NO_MEMORY;
+    header->upper = NN_NO_UPPER;
+    if (level > 0) return upper_alloc(h, (size_t)level * (1 + h->m), &header->upper);
     return NN_OK;
 }
 
@@ -208,24 +210,27 @@ static int by_level_descending(const void *pa, const void *pb) {
 
 nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, size_t stride,
                       const uint64_t *ids) {
+    if (h->mapped) return NN_ERR_READ_ONLY;
     if (stride < h->dim) return NN_ERR_ARGUMENT;
     if (n == 0) return NN_OK;
     size_t start = atomic_load_explicit(&h->count, memory_order_relaxed);
     if (n > (size_t)UINT32_MAX - 1 - start) return NN_ERR_FULL;
     level_order *order = malloc(n * sizeof *order);
-    if (!order || ensure_blocks(h, start + n) != NN_OK) {
+    if (!order || nn_ensure_blocks(h, start + n) != NN_OK) {
         free(order);
         return NN_ERR_NO_MEMORY;  // blocks may have grown; the count has not
     }
     const nn_blocks *b = nn_blocks_now(h);
-    uint64_t rng = h->rng;
+    uint64_t rng = h->rng, upper_words = h->upper_words;
     for (size_t i = 0; i < n; i++) {
         uint32_t node = (uint32_t)(start + i);
         order[i] = (level_order){draw_level(h), node};
-        if (init_node(h, b, node, rows + i * stride, ids[i], order[i].level) != NN_OK) {
+        nn_status status = init_node(h, b, node, rows + i * stride, ids[i], order[i].level);
+        if (status != NN_OK) {
             h->rng = rng;  // as if this call never happened
+            h->upper_words = upper_words;
             free(order);
-            return NN_ERR_NO_MEMORY;
+            return status;
         }
     }
     qsort(order, n, sizeof *order, by_level_descending);
@@ -264,6 +269,7 @@ bool nn_hnsw_entry(const nn_hnsw *h, uint32_t *node, uint32_t *level) {
 
 uint64_t nn_hnsw_node_id(const nn_hnsw *h, uint32_t node) { return nn_header(h, nn_blocks_now(h), node)->id; }
 uint32_t nn_hnsw_node_level(const nn_hnsw *h, uint32_t node) { return nn_header(h, nn_blocks_now(h), node)->level; }
+bool nn_hnsw_node_removed(const nn_hnsw *h, uint32_t node) { return nn_is_removed(h, nn_blocks_now(h), node); }
 const float *nn_hnsw_node_vector(const nn_hnsw *h, uint32_t node) { return nn_vector(h, nn_blocks_now(h), node); }
 
 size_t nn_hnsw_node_links(const nn_hnsw *h, uint32_t node, uint32_t level, uint32_t *out) {

@@ -111,7 +111,7 @@ static void link_back(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t 
 }
 
 // Sets `node`'s own links on `level`, replacing any it had.
-static void set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
+void nn_set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
                       const nn_scored *neighbours, size_t n) {
     nn_node *header = nn_header(h, b, node);
     _Atomic uint32_t *count;
@@ -150,6 +150,7 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
 
     for (uint32_t lc = level < top ? level : top;; lc--) {
         size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, lc, limit);
+        if (found == NN_SEARCH_FAILED) found = 0;  // out of memory: the node stays unlinked here
         nn_scored_sort(ctx->results, found);
         // The node itself can be among the results only when re-inserted; never link to self.
         size_t n = 0;
@@ -158,7 +159,7 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
         if (n) current = ctx->results[0];
         nn_scored chosen[h->m];
         size_t m = select_heuristic(h, b, ctx, ctx->results, n, h->m, chosen);
-        set_links(h, b, node, lc, chosen, m);
+        nn_set_links(h, b, node, lc, chosen, m);
         for (size_t i = 0; i < m; i++) link_back(h, b, ctx, chosen[i].id, node, chosen[i].distance, lc);
         if (lc == 0) break;
     }
@@ -190,14 +191,16 @@ nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit) {
         pthread_mutex_unlock(&h->orphans_lock);
         if (empty) return NN_OK;
         uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
-        if ((uint32_t)entry == node || atomic_load(&nn_header(h, b, node)->in0) > 0) continue;
+        if ((uint32_t)entry == node || atomic_load(&nn_header(h, b, node)->in0) > 0 ||
+            nn_is_removed(h, b, node))
+            continue;
 
         const float *q = nn_vector(h, b, node);
         uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
         nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
         current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
         size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
-        if (found == 0) return NN_ERR_NO_MEMORY;
+        if (found == NN_SEARCH_FAILED) return NN_ERR_NO_MEMORY;
         nn_scored_sort(ctx->results, found);
         size_t nearest = found;
         for (size_t i = 0; i < found; i++) {

@@ -27,23 +27,39 @@ typedef struct nn_blocks {
 //   float vector[dim]              at 0, 64-byte aligned
 //   nn_node header                 at header_offset
 //   _Atomic uint32_t links0[Mmax0] right after the header
+// Records hold no pointers, so a saved file's node section is these records byte for byte and a
+// memory-mapped view searches them in place.
 typedef struct nn_node {
     _Atomic uint32_t count0;   // links on layer 0
-    uint32_t level;            // the node's top layer (l in Algorithm 1); set before publication
-    _Atomic uint32_t lock;     // spinlock held while this node's link lists change
     _Atomic uint32_t in0;      // links pointing at this node on layer 0; 0 means unreachable
-    uint64_t id;               // external id; set before publication
-    _Atomic uint32_t *upper;   // layers 1...level, each (1 + M) words: count, then M links
+    _Atomic uint32_t lock;     // spinlock held while this node's link lists change
+    uint16_t level;            // the node's top layer (l in Algorithm 1); set before publication
+    _Atomic uint16_t flags;    // NN_NODE_REMOVED
+    uint64_t id;               // external id
+    uint64_t upper;            // word offset of layers 1...level in the upper store, each (1 + M)
+                               // words: count, then M links; NN_NO_UPPER on layer 0 only
 } nn_node;
 _Static_assert(sizeof(nn_node) == 32, "node header is half a cache line");
 
-// An arena for upper-layer link lists: few nodes have them (a share of about 1/M), and they are
-// allocated only by the single writer, before the nodes are published.
-typedef struct nn_arena_chunk {
-    struct nn_arena_chunk *next;
-    size_t used, size;
-    _Alignas(16) unsigned char bytes[];
-} nn_arena_chunk;
+enum { NN_NODE_REMOVED = 1 };
+#define NN_NO_UPPER UINT64_MAX
+
+// The upper store: few nodes have upper layers (a share of about 1/M), so their lists live in a
+// store of their own, segments of B << k words (k = 0, 1, ...) that never move, addressed by a
+// linear word offset. A node's lists never straddle two segments, so saving writes the segments
+// back to back and a mapped view addresses the same offsets in one contiguous section.
+enum { NN_UPPER_BASE_BITS = 12, NN_UPPER_SEGMENTS = 40 };
+
+static inline size_t nn_upper_segment(uint64_t offset) {
+    uint64_t units = (offset >> NN_UPPER_BASE_BITS) + 1;
+    return (size_t)(63 - __builtin_clzll(units));
+}
+
+static inline uint64_t nn_upper_segment_start(size_t k) {
+    return (((uint64_t)1 << k) - 1) << NN_UPPER_BASE_BITS;
+}
+
+static inline uint64_t nn_upper_segment_words(size_t k) { return (uint64_t)1 << (k + NN_UPPER_BASE_BITS); }
 
 // Per-search scratch: visited tags, the heaps, the batch buffers of the layer-0 scan.
 typedef struct nn_context {
@@ -81,11 +97,14 @@ struct nn_hnsw {
     size_t retired_count;
     size_t block_count;                 // blocks allocated (writer only)
     _Atomic size_t count;               // published nodes: records below it are initialized
+    _Atomic size_t removed;             // nodes flagged NN_NODE_REMOVED
     _Atomic uint64_t entry;             // (top level << 32) | node, or NN_NO_ENTRY
     pthread_mutex_t entry_lock;
 
-    nn_arena_chunk *arena;              // writer only
-    size_t arena_bytes;
+    _Atomic uint32_t *upper[NN_UPPER_SEGMENTS];  // segments; written before the nodes using them are published
+    uint64_t upper_words;               // next free offset (writer only)
+    uint64_t upper_limit;               // offsets below it are backed: a mapped file's size, else UINT64_MAX
+    bool mapped;                        // records and upper store belong to a mapped file: read-only
     uint64_t rng;                       // level draws (writer only)
 
     pthread_mutex_t orphans_lock;       // nodes whose layer-0 in-degree fell to 0 during an add
@@ -109,7 +128,10 @@ static inline nn_node *nn_header(const nn_hnsw *h, const nn_blocks *b, uint32_t 
     return (nn_node *)(nn_record(h, b, node) + h->header_offset);
 }
 
-/// The count word and link array of `node` on `level` (0 or <= its level).
+extern _Atomic uint32_t nn_no_links[1];  // an empty list: count 0 (never written)
+
+/// The count word and link array of `node` on `level`. A level above the node's own, or an
+/// offset outside a mapped file's store (a corrupt file), gives an empty list.
 static inline _Atomic uint32_t *nn_links(const nn_hnsw *h, const nn_blocks *b, uint32_t node,
                                          uint32_t level, _Atomic uint32_t **count) {
     nn_node *n = nn_header(h, b, node);
@@ -117,9 +139,20 @@ static inline _Atomic uint32_t *nn_links(const nn_hnsw *h, const nn_blocks *b, u
         *count = &n->count0;
         return (_Atomic uint32_t *)(n + 1);
     }
-    _Atomic uint32_t *list = n->upper + (size_t)(level - 1) * (1 + h->m);
+    uint64_t offset = n->upper + (uint64_t)(level - 1) * (1 + h->m);
+    if (level > n->level || n->upper == NN_NO_UPPER || offset >= h->upper_limit ||
+        h->upper_limit - offset < 1 + h->m) {
+        *count = nn_no_links;
+        return nn_no_links;
+    }
+    size_t k = nn_upper_segment(offset);
+    _Atomic uint32_t *list = h->upper[k] + (offset - nn_upper_segment_start(k));
     *count = list;
     return list + 1;
+}
+
+static inline bool nn_is_removed(const nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    return atomic_load_explicit(&nn_header(h, b, node)->flags, memory_order_relaxed) & NN_NODE_REMOVED;
 }
 
 static inline void nn_node_lock(nn_node *n) {
@@ -135,12 +168,16 @@ static inline const nn_blocks *nn_blocks_now(const nn_hnsw *h) {
     return atomic_load_explicit(&((nn_hnsw *)h)->blocks, memory_order_acquire);
 }
 
+// Storage (hnsw_graph.c).
+nn_status nn_ensure_blocks(nn_hnsw *h, size_t nodes);
+
 // Search (hnsw_search.c).
 nn_context *nn_context_acquire(const nn_hnsw *h, size_t nodes);
 void nn_context_release(const nn_hnsw *h, nn_context *ctx);
 void nn_context_free(nn_context *ctx);
 nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                             nn_scored entry, uint32_t from_level, uint32_t to_level, size_t limit);
+#define NN_SEARCH_FAILED SIZE_MAX
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                        nn_scored entry, size_t ef, uint32_t level, size_t limit);
 
@@ -148,5 +185,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);
 nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit);
 void nn_note_orphan(nn_hnsw *h, uint32_t node);
+void nn_set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
+                  const nn_scored *neighbours, size_t n);
 
 #endif

@@ -148,18 +148,21 @@ nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ct
 }
 
 // SEARCH-LAYER (Algorithm 2) from one entry point. Leaves W, the `ef` closest found, as a
-// max-heap in ctx->results and returns its size (0 when memory ran out).
+// max-heap in ctx->results and returns its size (NN_SEARCH_FAILED when memory ran out).
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                        nn_scored entry, size_t ef, uint32_t level, size_t limit) {
     if (!reserve_scored(&ctx->results, &ctx->results_capacity, ef + 1) ||
         !reserve_scored(&ctx->candidates, &ctx->candidates_capacity, ef + h->m0 + 1))
-        return 0;
-    if (!context_prepare(ctx, 0)) return 0;  // a fresh epoch for this layer
+        return NN_SEARCH_FAILED;
+    if (!context_prepare(ctx, 0)) return NN_SEARCH_FAILED;  // a fresh epoch for this layer
     nn_heap candidates = nn_heap_over(ctx->candidates, ctx->candidates_capacity);
     nn_heap results = nn_heap_over(ctx->results, ef);
+    // Removed nodes still guide the search but never enter W. Checking costs a cache line per
+    // candidate, so it is skipped while nothing is removed.
+    bool any_removed = atomic_load_explicit(&((nn_hnsw *)h)->removed, memory_order_relaxed) > 0;
     ctx->visited[entry.id] = ctx->epoch;
     nn_heap_push(&candidates, entry, false);
-    nn_heap_push(&results, entry, true);
+    if (!any_removed || !nn_is_removed(h, b, entry.id)) nn_heap_push(&results, entry, true);
 
     while (candidates.size) {
         nn_scored closest = nn_heap_pop(&candidates, false);
@@ -174,7 +177,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
                     candidates.capacity = ctx->candidates_capacity;
                 }
                 nn_heap_push(&candidates, e, false);
-                nn_topk_offer(&results, e);
+                if (!any_removed || !nn_is_removed(h, b, e.id)) nn_topk_offer(&results, e);
             }
         }
     }
@@ -217,7 +220,11 @@ nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t 
     ctx->stats.distances++;
     current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
     size_t found = nn_search_layer(h, b, ctx, q, current, ef, 0, limit);
-    nn_status status = found || ef == 0 ? NN_OK : NN_ERR_NO_MEMORY;
+    nn_status status = NN_OK;
+    if (found == NN_SEARCH_FAILED) {
+        status = NN_ERR_NO_MEMORY;
+        found = 0;
+    }
 
     nn_scored_sort(ctx->results, found);
     size_t n = found < k ? found : k;

@@ -21,7 +21,7 @@ extension HNSWIndex {
     public func graphSnapshot() -> HNSWGraphSnapshot {
         var node: UInt32 = 0, level: UInt32 = 0
         let hasEntry = nn_hnsw_entry(handleForInspection, &node, &level)
-        let count = self.count
+        let count = nn_hnsw_count(handleForInspection)
         let levels = (0 ..< count).map { Int(nn_hnsw_node_level(handleForInspection, UInt32($0))) }
         let top = levels.max() ?? 0
         var buffer = [UInt32](repeating: 0, count: nn_hnsw_m0(handleForInspection))

@@ -12,22 +12,36 @@ import Synchronization
 /// let hits = try index.search(query, k: 10, ef: 64)
 /// ```
 ///
-/// Thread safety: searches may run at any time, also while an `add` runs; adds run one at a
-/// time (a second waits for the first).
+/// Ids are unique: adding an id that is present replaces its vector (an upsert). Removed
+/// vectors are never returned; their slots are reused by later adds, and `compact()` rebuilds
+/// the graph without them.
+///
+/// Thread safety: searches may run at any time, also while vectors are added or removed; changes
+/// run one at a time. Replacing a vector in place and `compact()` briefly hold searches back.
 ///
 /// - Complexity: a search visits roughly O(log n) nodes; an add of n vectors costs about
 ///   n searches with `efConstruction`.
-public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `writer`; the C core makes searches safe
+public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only under both locks below
     public let dimensions: Int
     public let metric: Metric
     public let configuration: HNSWConfiguration
-    private let handle: OpaquePointer
+    private var graph: OpaquePointer
     private let pool: WorkerPool
-    /// External id → node, guarded together with every change to the graph.
-    private let writer = Mutex<[UInt64: UInt32]>([:])
+    /// Searches read under it; rewriting memory that searches read (a vector replaced in place,
+    /// the graph swapped by compact) writes under it.
+    private let access = ReadWriteLock()
+    /// Changes take turns here; it also guards which node holds which id.
+    private let writer: Mutex<Catalog>
+    /// The file a read-only view maps, kept alive as long as the view.
+    let mapping: MappedFile?
 
-    public init(dimensions: Int, metric: Metric = .l2,
-                configuration: HNSWConfiguration = HNSWConfiguration()) throws(NearestError) {
+    struct Catalog {
+        var nodes: [UInt64: UInt32] = [:]
+        var freeSlots: [UInt32] = []  // removed nodes, reused by later adds
+    }
+
+    public convenience init(dimensions: Int, metric: Metric = .l2,
+                            configuration: HNSWConfiguration = HNSWConfiguration()) throws(NearestError) {
         guard dimensions >= 1 else { throw .invalidParameter("dimensions must be at least 1, got \(dimensions)") }
         try configuration.validate()
         var params = nn_hnsw_params()
@@ -39,60 +53,175 @@ public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `wr
         params.keep_pruned = configuration.keepPrunedConnections
         var index: OpaquePointer?
         try NearestError.check(nn_hnsw_create(&params, &index))
-        self.handle = index!
-        self.pool = try WorkerPool(threads: configuration.threads)
+        try self.init(graph: index!, dimensions: dimensions, metric: metric, configuration: configuration, mapping: nil)
+    }
+
+    /// Adopts a C graph (new, loaded or mapped) and catalogues its nodes.
+    init(graph: OpaquePointer, dimensions: Int, metric: Metric, configuration: HNSWConfiguration,
+         mapping: MappedFile?) throws(NearestError) {
+        let pool: WorkerPool
+        do { pool = try WorkerPool(threads: configuration.threads) } catch {
+            nn_hnsw_destroy(graph)
+            throw error
+        }
+        self.graph = graph
+        self.pool = pool
         self.dimensions = dimensions
         self.metric = metric
         self.configuration = configuration
+        self.mapping = mapping
+        self.writer = Mutex(Self.catalogue(graph))
     }
 
-    deinit { nn_hnsw_destroy(handle) }
+    deinit { nn_hnsw_destroy(graph) }
 
-    var handleForInspection: OpaquePointer { handle }
+    private static func catalogue(_ graph: OpaquePointer) -> Catalog {
+        var catalog = Catalog()
+        let count = nn_hnsw_count(graph)
+        catalog.nodes.reserveCapacity(count)
+        for node in 0 ..< UInt32(count) {
+            if nn_hnsw_node_removed(graph, node) { catalog.freeSlots.append(node) }
+            else { catalog.nodes[nn_hnsw_node_id(graph, node)] = node }
+        }
+        return catalog
+    }
 
-    /// The number of vectors.
-    public var count: Int { nn_hnsw_count(handle) }
+    var handleForInspection: OpaquePointer { access.reading { graph } }
+
+    /// The number of vectors (removed ones not counted).
+    public var count: Int { access.reading { nn_hnsw_count(graph) - nn_hnsw_removed_count(graph) } }
 
     /// The kernels in use.
-    public var instructionSet: InstructionSet { InstructionSet(nn_hnsw_isa(handle)) }
+    public var instructionSet: InstructionSet { InstructionSet(access.reading { nn_hnsw_isa(graph) }) }
 
     /// Worker threads for bulk adds and batch searches.
     public var threads: Int { pool.threads }
 
-    /// Bytes held by the graph's node records and links.
-    public var memoryBytes: Int { nn_hnsw_memory(handle) }
+    /// Bytes held by the graph's node records and links (0 for a mapped view: the file holds them).
+    public var memoryBytes: Int { access.reading { nn_hnsw_memory(graph) } }
+
+    /// Whether this is a read-only view of a mapped file (`HNSWIndex(mapping:)`).
+    public var isReadOnly: Bool { mapping != nil }
+
+    /// The ids of the vectors in the index, in no particular order.
+    public var ids: [UInt64] { writer.withLock { Array($0.nodes.keys) } }
 
     /// Whether a vector with `id` is in the index.
-    public func contains(_ id: UInt64) -> Bool { writer.withLock { $0[id] != nil } }
+    public func contains(_ id: UInt64) -> Bool { writer.withLock { $0.nodes[id] != nil } }
 
-    /// Adds one vector under `id`.
+    /// The vector stored under `id` (unit length under cosine), or nil.
+    public func vector(for id: UInt64) -> [Float]? {
+        writer.withLock { catalog in
+            guard let node = catalog.nodes[id] else { return nil }
+            return access.reading {
+                Array(UnsafeBufferPointer(start: nn_hnsw_node_vector(graph, node), count: dimensions))
+            }
+        }
+    }
+
+    /// Adds one vector under `id`, replacing the vector already there.
     public func add(_ vector: [Float], id: UInt64) throws(NearestError) {
         try add(vector.validatedRow(dimensions: dimensions, metric: metric), ids: [id])
     }
 
-    /// Adds the rows of `vectors` under `ids`, in parallel on every worker thread, reading the
-    /// rows in place. Nothing is added if any row or id is invalid: a wrong dimension, NaN or
-    /// infinity, a zero vector under cosine, an id repeated in the batch or already present.
+    /// Adds the rows of `vectors` under `ids`, reading the rows in place. An id already present
+    /// has its vector replaced and re-linked (an upsert); new ids take the slots of removed
+    /// vectors first, then are inserted in parallel on every worker thread. Nothing changes if
+    /// any row or id is invalid: a wrong dimension, NaN or infinity, a zero vector under cosine,
+    /// an id repeated in the batch.
     public func add(_ vectors: Matrix<Float>, ids: [UInt64]) throws(NearestError) {
         guard ids.count == vectors.rows else {
             throw .invalidParameter("\(vectors.rows) vectors but \(ids.count) ids")
         }
+        try checkWritable()
         try vectors.validate(dimensions: dimensions, metric: metric)
-        try writer.withLock { (known: inout [UInt64: UInt32]) throws(NearestError) in
+        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
             var batch = Set<UInt64>(minimumCapacity: ids.count)
-            for id in ids where known[id] != nil || !batch.insert(id).inserted {
-                throw .duplicateID(id)
+            for id in ids where !batch.insert(id).inserted { throw .duplicateID(id) }
+
+            // Rows that land in an existing slot (their own, or a removed one) are re-linked in
+            // place; the rest are appended in one parallel insert.
+            var inPlace: [(row: Int, node: UInt32)] = []
+            var appended: [Int] = []
+            var freeSlots = catalog.freeSlots
+            for (row, id) in ids.enumerated() {
+                if let node = catalog.nodes[id] { inPlace.append((row, node)) }
+                else if let slot = freeSlots.popLast() { inPlace.append((row, slot)) }
+                else { appended.append(row) }
             }
-            let first = nn_hnsw_count(handle)
-            let status = vectors.withUnsafeElements { base, stride in
-                ids.withUnsafeBufferPointer { idBuffer in
-                    vectors.rows == 0 ? NN_OK
-                        : nn_hnsw_add(handle, pool.handle, base!, vectors.rows, stride, idBuffer.baseAddress!)
+            if !inPlace.isEmpty {
+                try access.writing { () throws(NearestError) in
+                    for (row, node) in inPlace {
+                        let status = vectors.withUnsafeElements { base, stride in
+                            nn_hnsw_replace(graph, node, base! + row * stride, ids[row])
+                        }
+                        try NearestError.check(status)
+                        catalog.nodes[ids[row]] = node
+                        if let used = catalog.freeSlots.lastIndex(of: node) { catalog.freeSlots.remove(at: used) }
+                    }
+                }
+            }
+            guard !appended.isEmpty else { return }
+            let first = UInt32(nn_hnsw_count(graph))
+            let status: nn_status
+            if appended.count == vectors.rows {  // the common case: rows read in place
+                status = vectors.withUnsafeElements { base, stride in
+                    ids.withUnsafeBufferPointer { nn_hnsw_add(graph, pool.handle, base!, vectors.rows, stride, $0.baseAddress!) }
+                }
+            } else {
+                let rows = Matrix(rows: appended.count, columns: dimensions) { out in
+                    for (i, row) in appended.enumerated() {
+                        _ = UnsafeMutableBufferPointer(rebasing: out[i * dimensions ..< (i + 1) * dimensions])
+                            .initialize(from: vectors[row])
+                    }
+                }
+                let appendedIDs = appended.map { ids[$0] }
+                status = rows.withUnsafeElements { base, _ in
+                    appendedIDs.withUnsafeBufferPointer { nn_hnsw_add(graph, pool.handle, base!, rows.rows, dimensions, $0.baseAddress!) }
                 }
             }
             try NearestError.check(status)
-            for (offset, id) in ids.enumerated() { known[id] = UInt32(first + offset) }
+            for (offset, row) in appended.enumerated() { catalog.nodes[ids[row]] = first + UInt32(offset) }
         }
+    }
+
+    /// Removes the vector under `id`: it is never returned again, and its slot goes to a later add.
+    public func remove(_ id: UInt64) throws(NearestError) {
+        try checkWritable()
+        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
+            guard let node = catalog.nodes[id] else { throw .unknownID(id) }
+            try NearestError.check(nn_hnsw_remove(graph, node))
+            catalog.nodes[id] = nil
+            catalog.freeSlots.append(node)
+        }
+    }
+
+    /// Rebuilds the graph from the vectors still in it, repairing the links around removed ones
+    /// and giving their memory back. Searches wait while the new graph is swapped in.
+    ///
+    /// - Complexity: a build of the remaining vectors.
+    public func compact() throws(NearestError) {
+        try checkWritable()
+        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
+            var fresh: OpaquePointer?
+            try NearestError.check(nn_hnsw_compact(graph, pool.handle, &fresh))
+            let old = access.writing { () -> OpaquePointer in
+                let old = graph
+                graph = fresh!
+                return old
+            }
+            nn_hnsw_destroy(old)
+            catalog = Self.catalogue(fresh!)
+        }
+    }
+
+    /// Runs `body` with the graph while no change can run (searches still may).
+    func withCatalogLocked<R>(_ body: (OpaquePointer) throws(NearestError) -> R) throws(NearestError) -> R {
+        try writer.withLock { (_: inout Catalog) throws(NearestError) -> R in try body(graph) }
+    }
+
+    private func checkWritable() throws(NearestError) {
+        if mapping != nil { throw .readOnly }
     }
 
     /// The `k` nearest to `query`, nearest first. `ef` below `k` is raised to `k`.
@@ -101,8 +230,10 @@ public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `wr
         try query.validate(dimensions: dimensions, metric: metric)
         var ids = [UInt64](repeating: SearchResults.noID, count: k)
         var distances = [Float](repeating: .infinity, count: k)
-        let status = query.withUnsafeBufferPointer { q in
-            nn_hnsw_search(handle, q.baseAddress!, k, max(ef, k), &ids, &distances, nil)
+        let status = access.reading {
+            query.withUnsafeBufferPointer { q in
+                nn_hnsw_search(graph, q.baseAddress!, k, max(ef, k), &ids, &distances, nil)
+            }
         }
         try NearestError.check(status)
         return SearchResults(k: k, ids: ids, distances: distances)[0]
@@ -136,15 +267,17 @@ public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `wr
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)
         var status = NN_OK
+        access.reading {
         queries.withUnsafeElements { base, stride in
             ids.withUnsafeMutableBufferPointer { idBuffer in
                 distances.withUnsafeMutableBufferPointer { distanceBuffer in
                     for q in 0 ..< queries.rows where status == NN_OK {
-                        status = nn_hnsw_search(handle, base! + q * stride, k, max(ef, k),
+                        status = nn_hnsw_search(graph, base! + q * stride, k, max(ef, k),
                                                 idBuffer.baseAddress! + q * k, distanceBuffer.baseAddress! + q * k, nil)
                     }
                 }
             }
+        }
         }
         try NearestError.check(status)
         return SearchResults(k: k, ids: ids, distances: distances)
@@ -157,12 +290,14 @@ public final class HNSWIndex: @unchecked Sendable {  // writers serialize on `wr
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)
         var stats = nn_hnsw_stats()
-        let status = queries.withUnsafeElements { base, stride in
-            ids.withUnsafeMutableBufferPointer { idBuffer in
-                distances.withUnsafeMutableBufferPointer { distanceBuffer in
-                    queries.rows == 0 ? NN_OK
-                        : nn_hnsw_search_batch(handle, pool.handle, base!, queries.rows, stride, k, max(ef, k),
-                                               idBuffer.baseAddress!, distanceBuffer.baseAddress!, &stats)
+        let status = access.reading {
+            queries.withUnsafeElements { base, stride in
+                ids.withUnsafeMutableBufferPointer { idBuffer in
+                    distances.withUnsafeMutableBufferPointer { distanceBuffer in
+                        queries.rows == 0 ? NN_OK
+                            : nn_hnsw_search_batch(graph, pool.handle, base!, queries.rows, stride, k, max(ef, k),
+                                                   idBuffer.baseAddress!, distanceBuffer.baseAddress!, &stats)
+                    }
                 }
             }
         }

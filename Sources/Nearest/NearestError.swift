@@ -27,6 +27,14 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, operation: String, errno: Int32)
     /// A file's contents are not what its format requires, at byte `offset`.
     case malformedFile(path: String, offset: Int, reason: String)
+    /// An index file fails validation; `problem` says how.
+    case corruptIndex(path: String, problem: IndexFileProblem)
+    /// An index file written by a newer format version than this build reads.
+    case unsupportedFormatVersion(path: String, version: Int, supported: Int)
+    /// No vector has this id.
+    case unknownID(UInt64)
+    /// A change to a read-only view of a mapped file.
+    case readOnly
 
     public var description: String {
         switch self {
@@ -41,6 +49,11 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
         case .capacityExceeded: "the index cannot hold more than 4,294,967,295 vectors"
         case let .io(path, operation, code): "\(path): cannot \(operation): \(String(cString: strerror(code)))"
         case let .malformedFile(path, offset, reason): "\(path): at byte \(offset): \(reason)"
+        case let .corruptIndex(path, problem): "\(path): not a valid index: \(problem)"
+        case let .unsupportedFormatVersion(path, version, supported):
+            "\(path): index format version \(version) is newer than this build reads (\(supported)); upgrade swift-nearest"
+        case let .unknownID(id): "no vector has id \(id)"
+        case .readOnly: "this index is a read-only view of a mapped file"
         }
     }
 
@@ -53,7 +66,47 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
         case NN_ERR_ZERO_VECTOR: throw .zeroVector(row: row)
         case NN_ERR_FULL: throw .capacityExceeded
         case NN_ERR_UNSUPPORTED: throw .unsupportedInstructionSet(.automatic)
+        case NN_ERR_READ_ONLY: throw .readOnly
         default: throw .invalidParameter("rejected by the core (status \(status.rawValue))")
+        }
+    }
+}
+
+/// How an index file failed validation.
+public enum IndexFileProblem: Equatable, Sendable, CustomStringConvertible {
+    /// The first bytes are not an index file's magic.
+    case notAnIndex
+    /// The file is shorter than its header says it is (`expected` bytes, `actual` present).
+    case truncated(expected: Int, actual: Int)
+    /// The header's checksum does not match its bytes.
+    case headerChecksum
+    /// A section's checksum does not match its bytes.
+    case sectionChecksum(section: String)
+    /// Sizes and offsets in the header contradict each other or the graph's parameters.
+    case inconsistentLayout(String)
+    /// The entry point is out of range or on the wrong layer.
+    case badEntryPoint(node: Int)
+    /// A node's level, or the upper-layer links it points to, are out of range.
+    case badLevel(node: Int)
+    /// A node has unknown flag bits, or the removed count disagrees with the flags.
+    case badFlags(node: Int)
+    /// A node has more links than its layer allows.
+    case tooManyLinks(node: Int)
+    /// A node links to a node that does not exist, or to itself.
+    case linkOutOfRange(node: Int)
+
+    public var description: String {
+        switch self {
+        case .notAnIndex: "not a swift-nearest index (bad magic)"
+        case let .truncated(expected, actual): "truncated: \(actual) bytes of \(expected)"
+        case .headerChecksum: "header checksum mismatch"
+        case let .sectionChecksum(section): "\(section) section checksum mismatch"
+        case let .inconsistentLayout(what): "inconsistent layout: \(what)"
+        case let .badEntryPoint(node): "entry point \(node) is invalid"
+        case let .badLevel(node): "node \(node) has an invalid level or upper links"
+        case let .badFlags(node): "node \(node) has invalid flags"
+        case let .tooManyLinks(node): "node \(node) has more links than allowed"
+        case let .linkOutOfRange(node): "node \(node) links out of range"
         }
     }
 }

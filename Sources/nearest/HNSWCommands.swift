@@ -30,20 +30,17 @@ struct BuildOptions: ParsableArguments {
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
-        abstract: "Build an HNSW index over a vector file; ids are row numbers.",
-        discussion: "Reports seconds, vectors_per_second and threads. Saving (--output) needs the index file format, which is not there yet."
+        abstract: "Build an HNSW index over a vector file (ids are row numbers) and save it.",
+        discussion: "Reports seconds, vectors_per_second and threads."
     )
 
     @Option(help: "Base vectors (.fvecs, .bvecs or .npy).") var base: String
     @OptionGroup var build: BuildOptions
-    @Option(help: "Where to save the index (not available yet).") var output: String?
+    @Option(help: "Where to save the index.") var output: String?
     @OptionGroup var output_: OutputOptions
 
     func run() throws {
         try reportingErrors {
-            if output != nil {
-                throw NearestError.invalidParameter("--output: saving an index needs the index file format, which this version does not have yet; use `nearest search --base` to build in memory")
-            }
             let vectors = try VectorFile.readFloats(base)
             let (index, seconds) = try build.build(vectors, quiet: output_.json)
             var report = Report()
@@ -54,6 +51,11 @@ struct BuildCommand: ParsableCommand {
             report.add("threads", index.threads)
             report.add("memory_bytes", index.memoryBytes)
             report.add("instruction_set", index.instructionSet.rawValue)
+            if let output {
+                let (_, saveSeconds) = try timed { try index.save(to: output) }
+                report.add("output", output)
+                report.add("save_seconds", saveSeconds)
+            }
             report.print(json: output_.json)
         }
     }
@@ -66,7 +68,8 @@ struct SearchCommand: ParsableCommand {
         discussion: "Until the index file format lands, give --base: the index is built in memory first. Per ef: recall (with --groundtruth), qps and mean distance computations per query."
     )
 
-    @Option(help: "A saved index (not available yet).") var index: String?
+    @Option(help: "A saved index.") var index: String?
+    @Flag(help: "Search the saved index in place (memory-mapped) instead of loading it.") var mmap = false
     @Option(help: "Base vectors to build from, in place of --index.") var base: String?
     @Option(help: "Query vectors (.fvecs, .bvecs or .npy).") var queries: String
     @Option(help: "Neighbours per query.") var k = 10
@@ -77,14 +80,20 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard index == nil else {
-                throw NearestError.invalidParameter("--index: loading an index needs the index file format, which this version does not have yet; use --base")
-            }
-            guard let base else { throw NearestError.invalidParameter("give --base (vectors to build from)") }
-            let baseVectors = try VectorFile.readFloats(base)
             let queryVectors = try VectorFile.readFloats(queries)
             let truth = try groundtruth.map { path throws(NearestError) in try VectorFile.readInt32s(path) }
-            let (graph, buildSeconds) = try build.build(baseVectors, quiet: output.json)
+            let graph: HNSWIndex, buildSeconds: Double
+            switch (index, base) {
+            case let (path?, nil):
+                (graph, buildSeconds) = try timed {
+                    mmap ? try HNSWIndex(mapping: path, threads: build.threads)
+                         : try HNSWIndex(contentsOf: path, threads: build.threads)
+                }
+            case let (nil, path?):
+                (graph, buildSeconds) = try build.build(try VectorFile.readFloats(path), quiet: output.json)
+            default:
+                throw NearestError.invalidParameter("give either --index (a saved index) or --base (vectors to build from)")
+            }
 
             var sweep: [[String: Any]] = []
             for width in ef {
@@ -101,13 +110,13 @@ struct SearchCommand: ParsableCommand {
             }
             if output.json {
                 var report = Report()
-                report.add("build_seconds", buildSeconds)
+                report.add(index == nil ? "build_seconds" : "open_seconds", buildSeconds)
                 report.add("threads", graph.threads)
                 report.add("k", k)
                 report.add("results", sweep)
                 report.print(json: true)
             } else {
-                print("built \(graph.count) vectors in \(String(format: "%.2f", buildSeconds)) s on \(graph.threads) threads")
+                print("\(index == nil ? "built" : "opened") \(graph.count) vectors in \(String(format: "%.2f", buildSeconds)) s on \(graph.threads) threads")
                 print("   ef     recall        qps  distances/query")
                 for row in sweep {
                     let recall = (row["recall"] as? Double).map { String(format: "%.4f", $0) } ?? "-"

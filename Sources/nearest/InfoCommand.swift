@@ -7,10 +7,24 @@ struct InfoCommand: ParsableCommand {
         abstract: "Print the version, the instruction set chosen, BLAS and OpenMP status, and thread count."
     )
 
+    @Argument(help: "A saved index to describe (optional).") var index: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         var report = Report()
+        if let index {
+            try reportingErrors {
+                let (graph, seconds) = try timed { try HNSWIndex(mapping: index) }
+                report.add("index", index)
+                report.add("vectors", graph.count)
+                report.add("dimensions", graph.dimensions)
+                report.add("metric", graph.metric.rawValue)
+                report.add("m", graph.configuration.m)
+                report.add("ef_construction", graph.configuration.efConstruction)
+                report.add("file_bytes", graph.fileBytes ?? 0)
+                report.add("open_seconds", seconds)
+            }
+        }
         report.add("version", Runtime.version)
         report.add("instruction_set", Runtime.instructionSet.rawValue)
         report.add("blas", Runtime.blas)

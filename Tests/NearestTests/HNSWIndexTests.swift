@@ -198,6 +198,39 @@ struct HNSWBehaviourTests {
         #expect(a == b)
     }
 
+    @Test("adding an id that is present replaces its vector (upsert)")
+    func addingAnExistingIDReplacesIt() throws {
+        let index = try HNSWIndex(dimensions: 2)
+        try index.add(Matrix([[0, 0], [10, 10], [20, 20]]), ids: [1, 2, 3])
+        try index.add([19, 19], id: 1)
+        #expect(index.count == 3)
+        #expect(index.vector(for: 1) == [19, 19])
+        #expect(try index.search([19.5, 19.5], k: 2).map(\.id).sorted() == [1, 3])
+        #expect(try index.search([0, 0], k: 1).first?.id == 2)
+    }
+
+    @Test("removed vectors are never returned, their slots are reused, and unknown ids are refused")
+    func removeAndReuse() throws {
+        let (index, vectors) = try randomIndex(count: 600)
+        for row in stride(from: 0, to: 600, by: 2) { try index.remove(UInt64(row) * 3 + 1) }
+        #expect(index.count == 300)
+        #expect(!index.contains(1) && index.contains(4))
+        #expect(throws: NearestError.unknownID(1)) { try index.remove(1) }
+        let results = try index.search(vectors, k: 10, ef: 64)
+        for q in 0 ..< vectors.rows {
+            #expect(results[q].allSatisfy { ($0.id - 1) / 3 % 2 == 1 }, "query \(q) returned a removed id")
+        }
+        let slotsBefore = index.graphSnapshot().levels.count
+        try index.add(vectors.rows(0 ..< 100), ids: (0 ..< 100).map { 10_000 + UInt64($0) })
+        #expect(index.graphSnapshot().levels.count == slotsBefore, "new vectors took removed slots")
+        #expect(index.count == 400)
+        #expect(try index.search(vectors[0], k: 1).first?.id == 10_000)
+        try index.compact()
+        #expect(index.count == 400)
+        #expect(index.graphSnapshot().levels.count == 400)
+        #expect(try index.search(vectors[1], k: 1).first?.id == 4)
+    }
+
     @Test("bad input throws a typed error and leaves the index unchanged")
     func badInputIsRejected() throws {
         let index = try HNSWIndex(dimensions: 3, metric: .cosine)
@@ -211,7 +244,6 @@ struct HNSWBehaviourTests {
         #expect(throws: NearestError.duplicateID(7)) {
             try index.add(Matrix([[1, 1, 1], [1, 2, 1]]), ids: [7, 7])
         }
-        #expect(throws: NearestError.duplicateID(1)) { try index.add([0, 1, 0], id: 1) }
         #expect(throws: NearestError.self) { try index.add(Matrix([[1, 1, 1]]), ids: [8, 9]) }
         #expect(throws: NearestError.invalidParameter("k must be in 1...16777216, got 0")) { try index.search([1, 0, 0], k: 0) }
         #expect(throws: NearestError.dimensionMismatch(expected: 3, actual: 4)) { try index.search([1, 0, 0, 0], k: 1) }

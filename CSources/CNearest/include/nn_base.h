@@ -28,6 +28,8 @@ typedef enum nn_status {
     NN_ERR_ZERO_VECTOR = 5,   ///< a zero vector under the cosine metric
     NN_ERR_DUPLICATE_ID = 6,  ///< the same id twice in one batch
     NN_ERR_FULL = 7,          ///< a count would overflow the 32-bit node index
+    NN_ERR_CORRUPT = 8,       ///< saved data fails validation (see nn_corruption)
+    NN_ERR_READ_ONLY = 9,     ///< a change to a memory-mapped view
 } nn_status;
 
 /// Distance metrics. Every distance is "smaller is closer":
@@ -65,6 +67,10 @@ nn_isa nn_isa_best(void);
 
 /// True when the core was compiled with OpenMP (`NEAREST_OPENMP=1`), false for the pthread pool.
 bool nn_built_with_openmp(void);
+
+/// CRC32C (Castagnoli) of `bytes`, continuing from `crc` (0 to start): SSE 4.2 where the CPU
+/// has it, a table otherwise. Checksums the sections of saved indexes.
+uint32_t nn_crc32c(uint32_t crc, const void *_Nonnull bytes, size_t length);
 
 /// The BLAS library's own description of its build (OpenBLAS: version, kernel, threading).
 const char *_Nonnull nn_blas_config(void);

@@ -2,9 +2,9 @@
 // the top layer down (Algorithms 2 and 5), built by inserting nodes (Algorithm 1) with the
 // neighbour-selection heuristic (Algorithm 4).
 //
-// Thread safety: any number of searches may run while one `nn_hnsw_add` runs (which itself
-// inserts in parallel on a pool). Two `nn_hnsw_add` calls must not overlap: the Swift façade
-// serializes writers. Node storage grows in blocks that never move, so a search never sees
+// Thread safety: any number of searches may run while one `nn_hnsw_add` or `nn_hnsw_remove`
+// runs (an add inserts in parallel on a pool). Two writers must not overlap, and replace and
+// compact need the index to themselves: the Swift façade enforces both. Node storage grows in blocks that never move, so a search never sees
 // memory freed under it.
 #ifndef NN_HNSW_H
 #define NN_HNSW_H
@@ -63,6 +63,78 @@ nn_status nn_hnsw_search_batch(const nn_hnsw *_Nonnull index, nn_pool *_Nonnull 
                                size_t ef, uint64_t *_Nonnull ids, float *_Nonnull distances,
                                nn_hnsw_stats *_Nullable stats);
 
+// Changes to existing nodes. Each needs the single-writer rule of nn_hnsw_add; replace and
+// compact also rewrite memory that searches read, so no search may run during them.
+
+/// Flags `node` removed: never returned again, still traversed, until replaced or compacted.
+nn_status nn_hnsw_remove(nn_hnsw *_Nonnull index, uint32_t node);
+/// Nodes flagged removed.
+size_t nn_hnsw_removed_count(const nn_hnsw *_Nonnull index);
+/// Puts a new vector and id into `node` (live or removed) and re-links it. The caller validates.
+nn_status nn_hnsw_replace(nn_hnsw *_Nonnull index, uint32_t node, const float *_Nonnull row, uint64_t id);
+/// A fresh graph of the live nodes (in node order, so their numbers change), built on `pool`.
+nn_status nn_hnsw_compact(const nn_hnsw *_Nonnull index, nn_pool *_Nonnull pool,
+                          nn_hnsw *_Nullable *_Nonnull out);
+
+// Persistence. The C core lays the graph out so that a file can hold it byte for byte; the
+// Swift façade writes, checksums and reads the files (docs/FORMAT.md).
+
+/// The fixed-size facts of a graph, as a file header stores them.
+typedef struct nn_hnsw_layout {
+    uint32_t dim;
+    uint32_t metric;
+    uint32_t m;
+    uint32_t m0;
+    uint32_t ef_construction;
+    uint32_t keep_pruned;
+    uint64_t seed;
+    uint64_t rng;            ///< the level stream's state, so later adds continue it
+    uint64_t count;          ///< node records
+    uint64_t removed;        ///< of which flagged removed
+    uint64_t entry;          ///< (top level << 32) | node, or UINT64_MAX when empty
+    uint64_t record_bytes;
+    uint64_t header_offset;  ///< where a record's node header starts
+    uint64_t upper_words;    ///< 32-bit words in the upper-layer link store
+} nn_hnsw_layout;
+
+void nn_hnsw_get_layout(const nn_hnsw *_Nonnull index, nn_hnsw_layout *_Nonnull out);
+
+/// Node records from `first` on that are contiguous in memory: returns them and how many
+/// (at least 1 while first < count). Records are `record_bytes` apart.
+const void *_Nullable nn_hnsw_records(const nn_hnsw *_Nonnull index, size_t first, size_t *_Nonnull n);
+
+/// The upper store's words from `first` on that are contiguous: returns them and how many.
+const uint32_t *_Nullable nn_hnsw_upper_words(const nn_hnsw *_Nonnull index, uint64_t first,
+                                              uint64_t *_Nonnull n);
+
+/// Why saved data was refused.
+typedef enum nn_corruption_kind {
+    NN_CORRUPT_NONE = 0,
+    NN_CORRUPT_LAYOUT,      ///< parameters or sizes that no graph of this format has
+    NN_CORRUPT_ENTRY,       ///< an entry point out of range or on the wrong layer
+    NN_CORRUPT_LEVEL,       ///< a node's level out of range, or upper links that do not fit
+    NN_CORRUPT_FLAGS,       ///< unknown flag bits, or a removed count that disagrees
+    NN_CORRUPT_LINK_COUNT,  ///< more links than the layer allows
+    NN_CORRUPT_LINK,        ///< a link to a node that does not exist, or to itself
+} nn_corruption_kind;
+
+typedef struct nn_corruption {
+    nn_corruption_kind kind;
+    uint64_t node;          ///< the first offending node, where there is one
+} nn_corruption;
+
+/// A graph over saved `records` (count * record_bytes bytes) and `upper` words. With `copy`
+/// the graph owns copies and every record and link is validated first; without, it is a
+/// read-only view of that memory, which must outlive it, and only the layout and entry point are
+/// validated (searches bound every link, so a damaged view returns poor results, never reads
+/// out of bounds). NN_ERR_CORRUPT fills `why`.
+nn_status nn_hnsw_open(const nn_hnsw_layout *_Nonnull layout, const void *_Nullable records,
+                       const uint32_t *_Nullable upper, bool copy, nn_isa isa,
+                       nn_hnsw *_Nullable *_Nonnull out, nn_corruption *_Nonnull why);
+
+/// True for a read-only view of mapped memory.
+bool nn_hnsw_is_view(const nn_hnsw *_Nonnull index);
+
 // Inspection, for tests and tools.
 
 /// The entry point's node and the top layer; false while the graph is empty.
@@ -70,6 +142,7 @@ bool nn_hnsw_entry(const nn_hnsw *_Nonnull index, uint32_t *_Nonnull node, uint3
 /// The external id and top layer of node `node` (< count).
 uint64_t nn_hnsw_node_id(const nn_hnsw *_Nonnull index, uint32_t node);
 uint32_t nn_hnsw_node_level(const nn_hnsw *_Nonnull index, uint32_t node);
+bool nn_hnsw_node_removed(const nn_hnsw *_Nonnull index, uint32_t node);
 /// Copies the links of `node` on `level` (<= its level) into `out` (room for 2M) and returns
 /// how many there are.
 size_t nn_hnsw_node_links(const nn_hnsw *_Nonnull index, uint32_t node, uint32_t level,

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Nearest
+
+/// Reads ids from an .ivecs or integer .npy file (all values, row after row).
+private func readIDs(_ path: String) throws(NearestError) -> [UInt64] {
+    let matrix = try VectorFile.readInt32s(path)
+    var ids: [UInt64] = []
+    ids.reserveCapacity(matrix.rows * matrix.columns)
+    for row in 0 ..< matrix.rows {
+        for value in matrix[row] {
+            guard value >= 0 else { throw NearestError.malformedFile(path: path, offset: 0, reason: "negative id \(value)") }
+            ids.append(UInt64(value))
+        }
+    }
+    return ids
+}
+
+struct AddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add (or replace, for ids already present) vectors in a saved index, and save it.")
+
+    @Argument(help: "The saved index.") var index: String
+    @Option(help: "Vectors to add (.fvecs, .bvecs or .npy).") var base: String
+    @Option(help: "Their ids (.ivecs or .npy); by default ids follow the largest present.") var ids: String?
+    @Option(help: "Worker threads; 0 means one per core.") var threads = 0
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try HNSWIndex(contentsOf: index, threads: threads)
+            let vectors = try VectorFile.readFloats(base)
+            let given = try ids.map { path throws(NearestError) in try readIDs(path) }
+            let first = (graph.ids.max() ?? UInt64.max) &+ 1
+            let newIDs = given ?? (0 ..< vectors.rows).map { first + UInt64($0) }
+            let (_, seconds) = try timed { try graph.add(vectors, ids: newIDs) }
+            try graph.save(to: index)
+            var report = Report()
+            report.add("added", vectors.rows)
+            report.add("vectors", graph.count)
+            report.add("seconds", seconds)
+            report.print(json: output.json)
+        }
+    }
+}
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove vectors by id from a saved index, and save it. Unknown ids change nothing.")
+
+    @Argument(help: "The saved index.") var index: String
+    @Option(help: "Ids to remove (.ivecs or .npy).") var ids: String
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try HNSWIndex(contentsOf: index)
+            let doomed = try readIDs(ids)
+            if let unknown = doomed.first(where: { !graph.contains($0) }) { throw NearestError.unknownID(unknown) }
+            for id in Set(doomed) { try graph.remove(id) }
+            try graph.save(to: index)
+            var report = Report()
+            report.add("removed", Set(doomed).count)
+            report.add("vectors", graph.count)
+            report.print(json: output.json)
+        }
+    }
+}
+
+struct CompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Rebuild a saved index without its removed vectors, and save it.")
+
+    @Argument(help: "The saved index.") var index: String
+    @Option(help: "Worker threads; 0 means one per core.") var threads = 0
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try HNSWIndex(contentsOf: index, threads: threads)
+            let (_, seconds) = try timed { try graph.compact() }
+            try graph.save(to: index)
+            var report = Report()
+            report.add("vectors", graph.count)
+            report.add("seconds", seconds)
+            report.print(json: output.json)
+        }
+    }
+}
