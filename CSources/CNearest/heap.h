@@ -94,4 +94,27 @@ static inline void nn_scored_sort(nn_scored *items, size_t n) {
     qsort(items, n, sizeof *items, nn_scored_compare);
 }
 
+/// Sorts a max-heap's items nearest first in place (heapsort's second half: no comparator
+/// calls through a pointer, no allocation).
+static inline void nn_heap_sort(nn_heap *h) {
+    size_t n = h->size;
+    while (h->size > 1) {
+        nn_scored top = h->items[0];
+        h->items[0] = h->items[--h->size];
+        nn_heap_sift_down(h, 0, true);
+        h->items[h->size] = top;
+    }
+    h->size = n;
+}
+
+/// Insertion sort nearest first, for the few dozen pairs of a link list.
+static inline void nn_scored_sort_small(nn_scored *items, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        nn_scored x = items[i];
+        size_t j = i;
+        for (; j > 0 && nn_after(items[j - 1], x); j--) items[j] = items[j - 1];
+        items[j] = x;
+    }
+}
+
 #endif

@@ -72,6 +72,7 @@ static void link_back(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t 
     nn_node *header = nn_header(h, b, neighbour);
     _Atomic uint32_t *count;
     _Atomic uint32_t *links = nn_links(h, b, neighbour, level, &count);
+    if (count == nn_no_links) return;  // the neighbour is not on this layer: never write the shared empty list
     nn_node_lock(header);
     size_t n = atomic_load_explicit(count, memory_order_relaxed);
     for (size_t i = 0; i < n; i++) {
@@ -97,7 +98,7 @@ static void link_back(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t 
     nn_scored *candidates = ctx->selected;  // n + 1 <= Mmax0 + 1 slots
     for (size_t i = 0; i < n; i++) candidates[i] = (nn_scored){ctx->batch_distances[i], ctx->batch_ids[i]};
     candidates[n] = (nn_scored){distance, node};
-    nn_scored_sort(candidates, n + 1);
+    nn_scored_sort_small(candidates, n + 1);
     nn_scored kept[n + 1];
     size_t m = select_heuristic(h, b, ctx, candidates, n + 1, cap, kept);
     for (size_t i = 0; i < m; i++) atomic_store_explicit(&links[i], kept[i].id, memory_order_release);
@@ -116,6 +117,7 @@ void nn_set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
     nn_node *header = nn_header(h, b, node);
     _Atomic uint32_t *count;
     _Atomic uint32_t *links = nn_links(h, b, node, level, &count);
+    if (count == nn_no_links) return;
     nn_node_lock(header);
     if (level == 0) {
         size_t old = atomic_load_explicit(count, memory_order_relaxed);
@@ -151,7 +153,7 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     for (uint32_t lc = level < top ? level : top;; lc--) {
         size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, lc, limit);
         if (found == NN_SEARCH_FAILED) found = 0;  // out of memory: the node stays unlinked here
-        nn_scored_sort(ctx->results, found);
+        nn_sort_results(ctx, found);
         // The node itself can be among the results only when re-inserted; never link to self.
         size_t n = 0;
         for (size_t i = 0; i < found; i++)
@@ -201,7 +203,7 @@ nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit) {
         current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
         size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
         if (found == NN_SEARCH_FAILED) return NN_ERR_NO_MEMORY;
-        nn_scored_sort(ctx->results, found);
+        nn_sort_results(ctx, found);
         size_t nearest = found;
         for (size_t i = 0; i < found; i++) {
             uint32_t r = ctx->results[i].id;

@@ -178,6 +178,13 @@ void nn_context_free(nn_context *ctx);
 nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                             nn_scored entry, uint32_t from_level, uint32_t to_level, size_t limit);
 #define NN_SEARCH_FAILED SIZE_MAX
+
+/// Sorts W, left as a max-heap by nn_search_layer, nearest first.
+static inline void nn_sort_results(nn_context *ctx, size_t found) {
+    nn_heap w = {ctx->results, found, found};
+    nn_heap_sort(&w);
+}
+
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                        nn_scored entry, size_t ef, uint32_t level, size_t limit);
 

@@ -106,6 +106,10 @@ static bool records_valid(const nn_hnsw_layout *l, const char *records, const ui
         for (uint32_t level = 1; level <= n->level; level++) {
             const uint32_t *list = upper + n->upper + (uint64_t)(level - 1) * (1 + l->m);
             if (!links_valid(list + 1, list[0], l->m, node, l->count, why)) return false;
+            for (uint32_t i = 0; i < list[0]; i++) {  // a link on layer `level` must land on that layer
+                const nn_node *target = (const nn_node *)(records + list[1 + i] * l->record_bytes + l->header_offset);
+                if (target->level < level) return fail(why, NN_CORRUPT_LINK, node);
+            }
         }
     }
     if (removed != l->removed) return fail(why, NN_CORRUPT_FLAGS, 0);

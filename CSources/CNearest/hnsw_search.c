@@ -226,7 +226,7 @@ nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t 
         found = 0;
     }
 
-    nn_scored_sort(ctx->results, found);
+    nn_sort_results(ctx, found);
     size_t n = found < k ? found : k;
     for (size_t i = 0; i < n; i++) {
         ids[i] = nn_header(h, b, ctx->results[i].id)->id;

@@ -28,6 +28,7 @@ static void detach(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level
         nn_node *header = nn_header(h, b, neighbours[i]);
         _Atomic uint32_t *count;
         _Atomic uint32_t *links = nn_links(h, b, neighbours[i], level, &count);
+        if (count == nn_no_links) continue;
         nn_node_lock(header);
         size_t have = atomic_load_explicit(count, memory_order_relaxed), kept = 0;
         for (size_t j = 0; j < have; j++) {
@@ -42,6 +43,21 @@ static void detach(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level
     nn_set_links(h, b, node, level, NULL, 0);
 }
 
+// Re-inserting the entry point would start its search from itself, with its links just cleared,
+// and find nothing. Hand the entry to its nearest neighbour on the highest layer where it has
+// one; the re-insert makes the node the entry again, since its level is higher.
+static void hand_over_entry(nn_hnsw *h, const nn_blocks *b, uint32_t node) {
+    uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
+    if (entry == NN_NO_ENTRY || (uint32_t)entry != node) return;
+    uint32_t links[2 * 1024];
+    for (uint32_t level = (uint32_t)(entry >> 32) + 1; level-- > 0;) {
+        if (nn_hnsw_node_links(h, node, level, links) == 0) continue;
+        uint32_t heir = links[0];
+        atomic_store_explicit(&h->entry, ((uint64_t)nn_header(h, b, heir)->level << 32) | heir, memory_order_release);
+        return;
+    }
+}
+
 nn_status nn_hnsw_replace(nn_hnsw *h, uint32_t node, const float *row, uint64_t id) {
     if (h->mapped) return NN_ERR_READ_ONLY;
     size_t count = nn_hnsw_count(h);
@@ -50,6 +66,7 @@ nn_status nn_hnsw_replace(nn_hnsw *h, uint32_t node, const float *row, uint64_t 
     if (!ctx) return NN_ERR_NO_MEMORY;
     const nn_blocks *b = nn_blocks_now(h);
     nn_node *header = nn_header(h, b, node);
+    hand_over_entry(h, b, node);
     for (uint32_t level = 0; level <= header->level; level++) detach(h, b, node, level);
 
     float *vector = (float *)nn_record(h, b, node);

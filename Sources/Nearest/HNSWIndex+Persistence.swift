@@ -197,7 +197,7 @@ extension HNSWIndex {
                                               threads: threads)
         let metric: Metric = switch layout.metric { case 1: .innerProduct; case 2: .cosine; default: .l2 }
         try self.init(graph: graph!, dimensions: Int(layout.dim), metric: metric,
-                      configuration: configuration, mapping: copy ? nil : file)
+                      configuration: configuration, mapping: copy ? nil : file, source: path)
     }
 
     /// The size of the mapped file, for a read-only view.

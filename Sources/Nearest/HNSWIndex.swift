@@ -58,7 +58,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// Adopts a C graph (new, loaded or mapped) and catalogues its nodes.
     init(graph: OpaquePointer, dimensions: Int, metric: Metric, configuration: HNSWConfiguration,
-         mapping: MappedFile?) throws(NearestError) {
+         mapping: MappedFile?, source: String? = nil) throws(NearestError) {
         let pool: WorkerPool
         do { pool = try WorkerPool(threads: configuration.threads) } catch {
             nn_hnsw_destroy(graph)
@@ -70,20 +70,27 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         self.metric = metric
         self.configuration = configuration
         self.mapping = mapping
-        self.writer = Mutex(Self.catalogue(graph))
+        let (catalog, duplicate) = Self.catalogue(graph)
+        self.writer = Mutex(catalog)
+        if let duplicate {  // only a damaged file can hold one id twice; deinit frees the graph
+            throw .corruptIndex(path: mapping?.path ?? source ?? "", problem: .duplicateID(duplicate))
+        }
     }
 
     deinit { nn_hnsw_destroy(graph) }
 
-    private static func catalogue(_ graph: OpaquePointer) -> Catalog {
+    /// Which node holds which id, and an id held twice (which only a damaged file has).
+    private static func catalogue(_ graph: OpaquePointer) -> (Catalog, duplicate: UInt64?) {
         var catalog = Catalog()
+        var duplicate: UInt64?
         let count = nn_hnsw_count(graph)
         catalog.nodes.reserveCapacity(count)
         for node in 0 ..< UInt32(count) {
-            if nn_hnsw_node_removed(graph, node) { catalog.freeSlots.append(node) }
-            else { catalog.nodes[nn_hnsw_node_id(graph, node)] = node }
+            if nn_hnsw_node_removed(graph, node) { catalog.freeSlots.append(node); continue }
+            let id = nn_hnsw_node_id(graph, node)
+            if catalog.nodes.updateValue(node, forKey: id) != nil { duplicate = duplicate ?? id }
         }
-        return catalog
+        return (catalog, duplicate)
     }
 
     var handleForInspection: OpaquePointer { access.reading { graph } }
@@ -211,7 +218,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
                 return old
             }
             nn_hnsw_destroy(old)
-            catalog = Self.catalogue(fresh!)
+            catalog = Self.catalogue(fresh!).0
         }
     }
 

@@ -92,8 +92,10 @@ public enum IndexFileProblem: Equatable, Sendable, CustomStringConvertible {
     case badFlags(node: Int)
     /// A node has more links than its layer allows.
     case tooManyLinks(node: Int)
-    /// A node links to a node that does not exist, or to itself.
+    /// A node links to a node that does not exist, to itself, or to one not on that layer.
     case linkOutOfRange(node: Int)
+    /// Two live vectors carry the same id.
+    case duplicateID(UInt64)
 
     public var description: String {
         switch self {
@@ -107,6 +109,7 @@ public enum IndexFileProblem: Equatable, Sendable, CustomStringConvertible {
         case let .badFlags(node): "node \(node) has invalid flags"
         case let .tooManyLinks(node): "node \(node) has more links than allowed"
         case let .linkOutOfRange(node): "node \(node) links out of range"
+        case let .duplicateID(id): "id \(id) is held by two vectors"
         }
     }
 }
