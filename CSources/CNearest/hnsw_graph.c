@@ -251,6 +251,10 @@ nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, si
     nn_context *ctx = nn_context_acquire(h, start + n);
     if (!ctx) return NN_ERR_NO_MEMORY;
     nn_status repaired = nn_reconnect_orphans(h, ctx, start + n);
+    // Groups that link only among themselves have in-degrees yet no path from the entry. Finding
+    // them takes a walk of the whole layer, so it runs when the batch is at least 1/16 of the
+    // graph: amortized, a constant number of link reads per added vector.
+    if (repaired == NN_OK && 16 * n >= start + n) repaired = nn_reconnect_unreachable(h, ctx, start + n);
     nn_context_release(h, ctx);
     nn_status status = (nn_status)atomic_load(&job.status);
     return status != NN_OK ? status : repaired;
@@ -277,7 +281,8 @@ size_t nn_hnsw_node_links(const nn_hnsw *h, uint32_t node, uint32_t level, uint3
     if (level > nn_header(h, b, node)->level) return 0;
     _Atomic uint32_t *count;
     _Atomic uint32_t *links = nn_links(h, b, node, level, &count);
-    size_t n = atomic_load_explicit(count, memory_order_acquire);
+    size_t n = atomic_load_explicit(count, memory_order_acquire), cap = level == 0 ? h->m0 : h->m;
+    if (n > cap) n = cap;  // a damaged mapped file can claim more
     for (size_t i = 0; i < n; i++) out[i] = atomic_load_explicit(&links[i], memory_order_acquire);
     return n;
 }

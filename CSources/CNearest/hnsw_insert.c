@@ -180,9 +180,61 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     }
 }
 
-// Links each node left with no incoming layer-0 link from the nearest node found that has room
-// (or, if all are full, in place of that node's farthest link, which may orphan another, so the
-// list is worked until empty, within a bound). Called by the single writer after an add.
+// Links `node` from the nearest node found (from the entry) that has room on layer 0, or, if
+// all are full, in place of that node's farthest link, which may orphan another (noted).
+static nn_status link_from_nearest(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t node,
+                                   size_t limit) {
+    uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
+    const float *q = nn_vector(h, b, node);
+    uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
+    nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
+    current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
+    size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
+    if (found == NN_SEARCH_FAILED) return NN_ERR_NO_MEMORY;
+    nn_sort_results(ctx, found);
+    size_t nearest = found;
+    for (size_t i = 0; i < found; i++) {
+        uint32_t r = ctx->results[i].id;
+        if (r == node) continue;
+        if (nearest == found) nearest = i;
+        nn_node *header = nn_header(h, b, r);
+        _Atomic uint32_t *count;
+        _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
+        nn_node_lock(header);
+        size_t n = atomic_load_explicit(count, memory_order_relaxed);
+        bool room = n < h->m0;
+        if (room) {
+            atomic_store_explicit(&links[n], node, memory_order_release);
+            atomic_store_explicit(count, (uint32_t)(n + 1), memory_order_release);
+            gain_link(h, b, node);
+        }
+        nn_node_unlock(header);
+        if (room) return NN_OK;
+    }
+    if (nearest == found) return NN_OK;  // nothing else is reachable: nothing to link from
+
+    uint32_t r = ctx->results[nearest].id;
+    nn_node *header = nn_header(h, b, r);
+    _Atomic uint32_t *count;
+    _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
+    nn_node_lock(header);
+    size_t n = atomic_load_explicit(count, memory_order_relaxed), farthest = 0;
+    float worst = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t l = atomic_load_explicit(&links[i], memory_order_relaxed);
+        float d = h->distance(nn_vector(h, b, r), nn_vector(h, b, l), h->dim);
+        if (d > worst) worst = d, farthest = i;
+    }
+    uint32_t dropped = atomic_load_explicit(&links[farthest], memory_order_relaxed);
+    atomic_store_explicit(&links[farthest], node, memory_order_release);
+    gain_link(h, b, node);
+    lose_link(h, b, dropped);
+    nn_node_unlock(header);
+    return NN_OK;
+}
+
+// Links each node left with no incoming layer-0 link. Called by the single writer after an add;
+// the list is worked until empty, within a bound, since a repair can orphan another node.
 nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit) {
     const nn_blocks *b = nn_blocks_now(h);
     size_t budget = 4 * h->orphan_count + 64;
@@ -196,53 +248,51 @@ nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit) {
         if ((uint32_t)entry == node || atomic_load(&nn_header(h, b, node)->in0) > 0 ||
             nn_is_removed(h, b, node))
             continue;
-
-        const float *q = nn_vector(h, b, node);
-        uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
-        nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
-        current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
-        size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
-        if (found == NN_SEARCH_FAILED) return NN_ERR_NO_MEMORY;
-        nn_sort_results(ctx, found);
-        size_t nearest = found;
-        for (size_t i = 0; i < found; i++) {
-            uint32_t r = ctx->results[i].id;
-            if (r == node) continue;
-            if (nearest == found) nearest = i;
-            nn_node *header = nn_header(h, b, r);
-            _Atomic uint32_t *count;
-            _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
-            nn_node_lock(header);
-            size_t n = atomic_load_explicit(count, memory_order_relaxed);
-            bool room = n < h->m0;
-            if (room) {
-                atomic_store_explicit(&links[n], node, memory_order_release);
-                atomic_store_explicit(count, (uint32_t)(n + 1), memory_order_release);
-                gain_link(h, b, node);
-            }
-            nn_node_unlock(header);
-            if (room) break;
-        }
-        if (atomic_load(&nn_header(h, b, node)->in0) > 0 || nearest == found) continue;
-
-        // Every candidate is full: the nearest gives up its farthest link for this node.
-        uint32_t r = ctx->results[nearest].id;
-        nn_node *header = nn_header(h, b, r);
-        _Atomic uint32_t *count;
-        _Atomic uint32_t *links = nn_links(h, b, r, 0, &count);
-        nn_node_lock(header);
-        size_t n = atomic_load_explicit(count, memory_order_relaxed), farthest = 0;
-        float worst = -INFINITY;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t l = atomic_load_explicit(&links[i], memory_order_relaxed);
-            float d = h->distance(nn_vector(h, b, r), nn_vector(h, b, l), h->dim);
-            if (d > worst) worst = d, farthest = i;
-        }
-        uint32_t dropped = atomic_load_explicit(&links[farthest], memory_order_relaxed);
-        atomic_store_explicit(&links[farthest], node, memory_order_release);
-        gain_link(h, b, node);
-        lose_link(h, b, dropped);
-        nn_node_unlock(header);
+        nn_status status = link_from_nearest(h, b, ctx, node, limit);
+        if (status != NN_OK) return status;
     }
     return NN_OK;
+}
+
+// Marks everything reachable on layer 0 from `from` (breadth first).
+static void mark_reachable(const nn_hnsw *h, const nn_blocks *b, uint32_t from, size_t limit,
+                           uint8_t *reached, uint32_t *queue) {
+    if (reached[from]) return;
+    size_t head = 0, tail = 0;
+    reached[from] = 1;
+    queue[tail++] = from;
+    while (head < tail) {
+        uint32_t node = queue[head++];
+        _Atomic uint32_t *count;
+        _Atomic uint32_t *links = nn_links(h, b, node, 0, &count);
+        size_t n = atomic_load_explicit(count, memory_order_acquire);
+        if (n > h->m0) n = h->m0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t next = atomic_load_explicit(&links[i], memory_order_acquire);
+            if (next < limit && !reached[next]) {
+                reached[next] = 1;
+                queue[tail++] = next;
+            }
+        }
+    }
+}
+
+// Makes every live node reachable from the entry point on layer 0: walks the layer, and links
+// each node the walk missed from its nearest reachable neighbour, then walks on from it.
+nn_status nn_reconnect_unreachable(nn_hnsw *h, nn_context *ctx, size_t limit) {
+    uint64_t entry = atomic_load_explicit(&h->entry, memory_order_acquire);
+    if (entry == NN_NO_ENTRY) return NN_OK;
+    const nn_blocks *b = nn_blocks_now(h);
+    uint8_t *reached = calloc(limit, 1);
+    uint32_t *queue = malloc(limit * sizeof(uint32_t));
+    nn_status status = reached && queue ? NN_OK : NN_ERR_NO_MEMORY;
+    if (status == NN_OK) mark_reachable(h, b, (uint32_t)entry, limit, reached, queue);
+    for (uint32_t node = 0; status == NN_OK && node < limit; node++) {
+        if (reached[node] || nn_is_removed(h, b, node)) continue;
+        status = link_from_nearest(h, b, ctx, node, limit);
+        mark_reachable(h, b, node, limit, reached, queue);
+    }
+    free(reached);
+    free(queue);
+    return status == NN_OK ? nn_reconnect_orphans(h, ctx, limit) : status;
 }

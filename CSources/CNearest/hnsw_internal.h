@@ -191,6 +191,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
 // Insertion (hnsw_insert.c).
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);
 nn_status nn_reconnect_orphans(nn_hnsw *h, nn_context *ctx, size_t limit);
+nn_status nn_reconnect_unreachable(nn_hnsw *h, nn_context *ctx, size_t limit);
 void nn_note_orphan(nn_hnsw *h, uint32_t node);
 void nn_set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
                   const nn_scored *neighbours, size_t n);

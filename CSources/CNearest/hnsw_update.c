@@ -101,6 +101,7 @@ nn_status nn_hnsw_compact(const nn_hnsw *h, nn_pool *pool, nn_hnsw **out) {
         ids[n++] = nn_header(h, b, node)->id;
     }
     if (status == NN_OK) status = nn_hnsw_add(fresh, pool, rows, n, h->dim, ids);
+    fresh->params.seed = h->params.seed;  // the configuration as the user gave it
     free(rows);
     free(ids);
     if (status != NN_OK) {

@@ -1,5 +1,4 @@
 import CNearest
-import Synchronization
 
 /// An approximate nearest-neighbour index: the HNSW graph of Malkov & Yashunin.
 ///
@@ -31,13 +30,22 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// the graph swapped by compact) writes under it.
     private let access = ReadWriteLock()
     /// Changes take turns here; it also guards which node holds which id.
-    private let writer: Mutex<Catalog>
+    private let writer: Locked<Catalog>
     /// The file a read-only view maps, kept alive as long as the view.
     let mapping: MappedFile?
 
     struct Catalog {
         var nodes: [UInt64: UInt32] = [:]
         var freeSlots: [UInt32] = []  // removed nodes, reused by later adds
+        var complete = true           // false until a mapped view has read its ids
+    }
+
+    /// Runs `body` with the catalogue, reading a mapped view's ids first if need be.
+    private func withCatalog<R, E: Error>(_ body: (inout Catalog) throws(E) -> R) throws(E) -> R {
+        try writer.withLock { (catalog: inout Catalog) throws(E) -> R in
+            if !catalog.complete { catalog = Self.catalogue(graph).0 }
+            return try body(&catalog)
+        }
     }
 
     public convenience init(dimensions: Int, metric: Metric = .l2,
@@ -70,10 +78,11 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         self.metric = metric
         self.configuration = configuration
         self.mapping = mapping
-        let (catalog, duplicate) = Self.catalogue(graph)
-        self.writer = Mutex(catalog)
+        // A mapped view catalogues its ids on first use: opening it must not read every record.
+        let (catalog, duplicate) = mapping == nil ? Self.catalogue(graph) : (Catalog(complete: false), nil)
+        self.writer = Locked(catalog)
         if let duplicate {  // only a damaged file can hold one id twice; deinit frees the graph
-            throw .corruptIndex(path: mapping?.path ?? source ?? "", problem: .duplicateID(duplicate))
+            throw .corruptIndex(path: source ?? "", problem: .duplicateID(duplicate))
         }
     }
 
@@ -111,14 +120,14 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     public var isReadOnly: Bool { mapping != nil }
 
     /// The ids of the vectors in the index, in no particular order.
-    public var ids: [UInt64] { writer.withLock { Array($0.nodes.keys) } }
+    public var ids: [UInt64] { withCatalog { Array($0.nodes.keys) } }
 
     /// Whether a vector with `id` is in the index.
-    public func contains(_ id: UInt64) -> Bool { writer.withLock { $0.nodes[id] != nil } }
+    public func contains(_ id: UInt64) -> Bool { withCatalog { $0.nodes[id] != nil } }
 
     /// The vector stored under `id` (unit length under cosine), or nil.
     public func vector(for id: UInt64) -> [Float]? {
-        writer.withLock { catalog in
+        withCatalog { catalog in
             guard let node = catalog.nodes[id] else { return nil }
             return access.reading {
                 Array(UnsafeBufferPointer(start: nn_hnsw_node_vector(graph, node), count: dimensions))
