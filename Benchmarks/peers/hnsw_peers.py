@@ -20,7 +20,7 @@ Per library and dataset:
   peers' builds of that round, for its build time.
 * an ef sweep: recall@10 = |top10 ∩ groundtruth[:10]| / 10 averaged over the queries, and
   single-thread queries/s two ways:
-    - "loop": a Python loop issuing one query per library call (hnswlib knn_query(q, 1,
+    - "loop": a Python loop issuing one query per library call (hnswlib knn_query(q, k=10,
       num_threads=1), FAISS index.search(q[None], k) under omp_set_num_threads(1), USearch
       index.search(q, k, threads=1)). This pays the Python binding overhead once per query
       (argument conversion, result arrays; reported as python_overhead_us).
@@ -69,7 +69,9 @@ Metric: L2 datasets use squared L2 (hnswlib 'l2', FAISS IndexHNSWFlat default, U
 angular datasets (unit vectors) use inner product (hnswlib 'ip' = 1 - q.x, FAISS
 METRIC_INNER_PRODUCT, USearch 'ip' = 1 - q.x), which on unit vectors ranks like cosine.
 
-Output: Benchmarks/results/hnsw-peers-<dataset>.json and Markdown tables on stdout.
+Output: Benchmarks/results/hnsw-peers-<dataset>.json (--builds-only: hnsw-peers-<dataset>-builds.json)
+and Markdown tables on stdout; the JSON records library versions, hnswlib's compile flags
+(pip builds it from source), FAISS's compile options, USearch's SIMD target and lscpu's model.
 """
 
 import argparse

@@ -40,10 +40,10 @@ struct FlatBenchmark: ParsableCommand {
     var quietThreshold = 0.15
 
     @Option(help: "How often a contended measurement is redone.")
-    var retries = 2
+    var retries = 3
 
     @Option(help: "Seconds to wait for a quiet machine before a retry (and before the peak).")
-    var waitLimit = 30.0
+    var waitLimit = 60.0
 
     @Option(help: "Lowest recall@k (counting exact ties) that passes.")
     var minRecall = 0.999
