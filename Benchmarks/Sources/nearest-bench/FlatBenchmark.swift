@@ -11,9 +11,9 @@ struct FlatBenchmark: ParsableCommand {
             For each dataset and thread count, searches the queries in batches of 1, 16, 256 and \
             all at once, through the automatic path and through each path forced (SIMD loop, \
             blocked sgemm), and checks recall@k against groundtruth.ivecs. One batch of Q queries \
-            over N base vectors of d dimensions counts 2·N·Q·d flops. The sgemm peak (a large \
-            square product, same OpenBLAS, same thread counts) and the sgemm calls of the blocked \
-            path on their own are timed in the same run, so the table shows how far from peak \
+            over N base vectors of d dimensions counts 2·N·Q·d flops. The sgemm peak (the fastest \
+            of a large square product and flat.c's own block shape, same OpenBLAS, same thread \
+            counts) and the sgemm calls of the blocked path on their own are timed in the same run, so the table shows how far from peak \
             the sgemm path runs and how much of its time is not sgemm.
             """
     )

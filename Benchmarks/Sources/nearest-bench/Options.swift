@@ -27,7 +27,7 @@ struct DatasetOptions: ParsableArguments {
 
 /// Where results go and how long each measurement may take, shared by every subcommand.
 struct MeasurementOptions: ParsableArguments {
-    @Option(help: "Thread counts, comma-separated.", transform: parseList)
+    @Option(help: "Thread counts, comma-separated (default: 1,2).", transform: parseList)
     var threads: [Int] = [1, 2]
 
     @Option(help: "Seconds to spend on one measurement (one row of the table, one path).")
