@@ -24,10 +24,12 @@ let package = Package(
     name: "swift-nearest",
     products: [
         .library(name: "Nearest", targets: ["Nearest"]),
+        .library(name: "NearestCollections", targets: ["NearestCollections"]),
         .executable(name: "nearest", targets: ["nearest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -47,10 +49,17 @@ let package = Package(
             name: "Nearest",
             dependencies: ["CNearest"]
         ),
+        // Collections: points with payloads in SQLite (the source of truth) and an HNSW index
+        // over them that is a snapshot plus the changes replayed since.
+        .target(
+            name: "NearestCollections",
+            dependencies: ["Nearest", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(
             name: "nearest",
             dependencies: [
                 "Nearest",
+                "NearestCollections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,6 +76,11 @@ let package = Package(
         .testTarget(
             name: "NearestTests",
             dependencies: ["Nearest", "CNearest", "CKernelChecks", "NearestTestSupport"]
+        ),
+        .testTarget(
+            name: "NearestCollectionsTests",
+            dependencies: ["NearestCollections", "Nearest", "NearestTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )

@@ -151,7 +151,7 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     current = nn_greedy_descent(h, b, ctx, q, current, top, level, limit);
 
     for (uint32_t lc = level < top ? level : top;; lc--) {
-        size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, lc, limit);
+        size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, lc, limit, NULL);
         if (found == NN_SEARCH_FAILED) found = 0;  // out of memory: the node stays unlinked here
         nn_sort_results(ctx, found);
         // The node itself can be among the results only when re-inserted; never link to self.
@@ -189,7 +189,7 @@ static nn_status link_from_nearest(nn_hnsw *h, const nn_blocks *b, nn_context *c
     uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
     nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
     current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
-    size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit);
+    size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, 0, limit, NULL);
     if (found == NN_SEARCH_FAILED) return NN_ERR_NO_MEMORY;
     nn_sort_results(ctx, found);
     size_t nearest = found;

@@ -186,7 +186,8 @@ static inline void nn_sort_results(nn_context *ctx, size_t found) {
 }
 
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
-                       nn_scored entry, size_t ef, uint32_t level, size_t limit);
+                       nn_scored entry, size_t ef, uint32_t level, size_t limit,
+                       const uint64_t *allow);
 
 // Insertion (hnsw_insert.c).
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);

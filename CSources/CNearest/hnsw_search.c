@@ -147,10 +147,15 @@ nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ct
     return current;
 }
 
+static inline bool allowed(const uint64_t *allow, uint32_t node) {
+    return !allow || (allow[node >> 6] >> (node & 63)) & 1;
+}
+
 // SEARCH-LAYER (Algorithm 2) from one entry point. Leaves W, the `ef` closest found, as a
 // max-heap in ctx->results and returns its size (NN_SEARCH_FAILED when memory ran out).
+// With `allow`, only nodes whose bit is set enter W; the others still guide the search.
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
-                       nn_scored entry, size_t ef, uint32_t level, size_t limit) {
+                       nn_scored entry, size_t ef, uint32_t level, size_t limit, const uint64_t *allow) {
     if (!reserve_scored(&ctx->results, &ctx->results_capacity, ef + 1) ||
         !reserve_scored(&ctx->candidates, &ctx->candidates_capacity, ef + h->m0 + 1))
         return NN_SEARCH_FAILED;
@@ -162,7 +167,8 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
     bool any_removed = atomic_load_explicit(&((nn_hnsw *)h)->removed, memory_order_relaxed) > 0;
     ctx->visited[entry.id] = ctx->epoch;
     nn_heap_push(&candidates, entry, false);
-    if (!any_removed || !nn_is_removed(h, b, entry.id)) nn_heap_push(&results, entry, true);
+    if (allowed(allow, entry.id) && (!any_removed || !nn_is_removed(h, b, entry.id)))
+        nn_heap_push(&results, entry, true);
 
     while (candidates.size) {
         nn_scored closest = nn_heap_pop(&candidates, false);
@@ -177,7 +183,8 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
                     candidates.capacity = ctx->candidates_capacity;
                 }
                 nn_heap_push(&candidates, e, false);
-                if (!any_removed || !nn_is_removed(h, b, e.id)) nn_topk_offer(&results, e);
+                if (allowed(allow, e.id) && (!any_removed || !nn_is_removed(h, b, e.id)))
+                    nn_topk_offer(&results, e);
             }
         }
     }
@@ -193,8 +200,28 @@ static void write_empty(size_t k, uint64_t *ids, float *distances, size_t from) 
     }
 }
 
-nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t ef, uint64_t *ids,
-                         float *distances, nn_hnsw_stats *stats) {
+// The query as the kernels expect it: normalized into ctx->query under cosine.
+static const float *prepared_query(const nn_hnsw *h, nn_context *ctx, const float *query) {
+    if (h->params.metric != NN_METRIC_COSINE) return query;
+    memcpy(ctx->query, query, h->dim * sizeof(float));
+    nn_normalize(ctx->query, h->dim);
+    return ctx->query;
+}
+
+// Writes the first k of ctx->results (sorted) as external ids, padding with empty slots.
+static void write_results(const nn_hnsw *h, const nn_blocks *b, const nn_context *ctx, size_t found,
+                          size_t k, uint64_t *ids, float *distances) {
+    size_t n = found < k ? found : k;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = nn_header(h, b, ctx->results[i].id)->id;
+        distances[i] = ctx->results[i].distance;
+    }
+    write_empty(k, ids, distances, n);
+}
+
+nn_status nn_hnsw_search_filtered(const nn_hnsw *h, const float *query, size_t k, size_t ef,
+                                  const uint64_t *allow, uint64_t *ids, float *distances,
+                                  nn_hnsw_stats *stats) {
     if (k == 0) return NN_ERR_ARGUMENT;
     if (ef < k) ef = k;  // documented: a beam narrower than k could not return k results
     if (stats) memset(stats, 0, sizeof *stats);
@@ -209,31 +236,60 @@ nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t 
     nn_context *ctx = nn_context_acquire(h, limit);
     if (!ctx) return NN_ERR_NO_MEMORY;
 
-    const float *q = query;
-    if (h->params.metric == NN_METRIC_COSINE) {
-        memcpy(ctx->query, query, h->dim * sizeof(float));
-        nn_normalize(ctx->query, h->dim);
-        q = ctx->query;
-    }
+    const float *q = prepared_query(h, ctx, query);
     uint32_t top = (uint32_t)(entry >> 32), start = (uint32_t)entry;
     nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
     ctx->stats.distances++;
     current = nn_greedy_descent(h, b, ctx, q, current, top, 0, limit);
-    size_t found = nn_search_layer(h, b, ctx, q, current, ef, 0, limit);
+    size_t found = nn_search_layer(h, b, ctx, q, current, ef, 0, limit, allow);
     nn_status status = NN_OK;
     if (found == NN_SEARCH_FAILED) {
         status = NN_ERR_NO_MEMORY;
         found = 0;
     }
-
     nn_sort_results(ctx, found);
-    size_t n = found < k ? found : k;
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = nn_header(h, b, ctx->results[i].id)->id;
-        distances[i] = ctx->results[i].distance;
-    }
-    write_empty(k, ids, distances, n);
+    write_results(h, b, ctx, found, k, ids, distances);
     if (stats) *stats = ctx->stats;
+    nn_context_release(h, ctx);
+    return status;
+}
+
+nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t ef, uint64_t *ids,
+                         float *distances, nn_hnsw_stats *stats) {
+    return nn_hnsw_search_filtered(h, query, k, ef, NULL, ids, distances, stats);
+}
+
+nn_status nn_hnsw_search_nodes(const nn_hnsw *h, const float *query, size_t k,
+                               const uint32_t *nodes, size_t n, uint64_t *ids, float *distances) {
+    if (k == 0) return NN_ERR_ARGUMENT;
+    size_t limit = atomic_load_explicit(&((nn_hnsw *)h)->count, memory_order_acquire);
+    const nn_blocks *b = nn_blocks_now(h);
+    nn_context *ctx = nn_context_acquire(h, 0);
+    if (!ctx) return NN_ERR_NO_MEMORY;
+    nn_status status = NN_OK;
+    if (!reserve_scored(&ctx->results, &ctx->results_capacity, k)) {
+        status = NN_ERR_NO_MEMORY;
+        n = 0;
+    }
+    const float *q = prepared_query(h, ctx, query);
+    bool any_removed = atomic_load_explicit(&((nn_hnsw *)h)->removed, memory_order_relaxed) > 0;
+    nn_heap results = nn_heap_over(ctx->results, k);
+    // Scored in chunks of the scan buffers' size, so the kernel prefetches ahead as in a scan.
+    size_t chunk = h->m0;
+    for (size_t i = 0; i < n;) {
+        size_t m = 0;
+        for (; i < n && m < chunk; i++) {
+            uint32_t node = nodes[i];
+            if (node >= limit || (any_removed && nn_is_removed(h, b, node))) continue;
+            ctx->batch_ids[m] = node;
+            ctx->batch_rows[m++] = nn_vector(h, b, node);
+        }
+        if (m) h->distance_many(q, ctx->batch_rows, m, h->dim, ctx->batch_distances);
+        for (size_t j = 0; j < m; j++)
+            nn_topk_offer(&results, (nn_scored){ctx->batch_distances[j], ctx->batch_ids[j]});
+    }
+    nn_sort_results(ctx, results.size);
+    write_results(h, b, ctx, results.size, k, ids, distances);
     nn_context_release(h, ctx);
     return status;
 }

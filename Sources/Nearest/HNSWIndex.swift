@@ -255,6 +255,63 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         return SearchResults(k: k, ids: ids, distances: distances)[0]
     }
 
+    /// The `k` nearest to `query` among the vectors whose ids are in `allowed`, found by walking
+    /// the graph: the other vectors still guide the walk but are never returned. Unknown ids are
+    /// ignored. When `allowed` holds a small share of the index the walk explores much of the
+    /// graph: `exactSearch(_:k:among:)` is then faster, and exact.
+    public func search(_ query: [Float], k: Int, ef: Int = 64, among allowed: some Sequence<UInt64>)
+        throws(NearestError) -> [Neighbor] {
+        try checkK(k)
+        try query.validate(dimensions: dimensions, metric: metric)
+        // One bit per node, set from the ids as the catalogue maps them now.
+        let bits = withCatalog { catalog in
+            var bits = [UInt64](repeating: 0, count: (nn_hnsw_count(graph) + 63) / 64 + 1)
+            for id in allowed {
+                if let node = catalog.nodes[id] { bits[Int(node >> 6)] |= 1 << UInt64(node & 63) }
+            }
+            return bits
+        }
+        var ids = [UInt64](repeating: SearchResults.noID, count: k)
+        var distances = [Float](repeating: .infinity, count: k)
+        let status = access.reading {
+            query.withUnsafeBufferPointer { q in
+                nn_hnsw_search_filtered(graph, q.baseAddress!, k, max(ef, k), bits, &ids, &distances, nil)
+            }
+        }
+        try NearestError.check(status)
+        // A change between the two locks could have moved an id to another node: keep only
+        // results that still sit on an allowed node.
+        return withCatalog { catalog in
+            SearchResults(k: k, ids: ids, distances: distances)[0].filter { hit in
+                guard let node = catalog.nodes[hit.id], Int(node >> 6) < bits.count else { return false }
+                return bits[Int(node >> 6)] >> UInt64(node & 63) & 1 == 1
+            }
+        }
+    }
+
+    /// The exact `k` nearest to `query` among the vectors whose ids are in `allowed` (unknown
+    /// ids ignored), by scoring each of them: the right tool when few vectors qualify.
+    ///
+    /// - Complexity: O(`allowed.count` × dimensions).
+    public func exactSearch(_ query: [Float], k: Int, among allowed: some Sequence<UInt64>)
+        throws(NearestError) -> [Neighbor] {
+        try checkK(k)
+        try query.validate(dimensions: dimensions, metric: metric)
+        var ids = [UInt64](repeating: SearchResults.noID, count: k)
+        var distances = [Float](repeating: .infinity, count: k)
+        // Held throughout, so that no change moves an id while its node is scored.
+        let status = withCatalog { catalog in
+            let nodes = allowed.compactMap { catalog.nodes[$0] }
+            return access.reading {
+                query.withUnsafeBufferPointer { q in
+                    nn_hnsw_search_nodes(graph, q.baseAddress!, k, nodes, nodes.count, &ids, &distances)
+                }
+            }
+        }
+        try NearestError.check(status)
+        return SearchResults(k: k, ids: ids, distances: distances)[0]
+    }
+
     /// The `k` nearest to each row of `queries`, searched in parallel on every worker thread.
     public func search(_ queries: Matrix<Float>, k: Int, ef: Int = 64) throws(NearestError) -> SearchResults {
         try search(queries, k: k, ef: ef, statistics: nil)

@@ -2,7 +2,7 @@ import CNearest
 
 extension Matrix where Element == Float {
     /// Throws unless every row has `dimensions` finite values (and, under cosine, is non-zero).
-    func validate(dimensions: Int, metric: Metric) throws(NearestError) {
+    package func validate(dimensions: Int, metric: Metric) throws(NearestError) {
         guard columns == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: columns) }
         guard rows > 0 else { return }
         var bad = 0
@@ -15,7 +15,7 @@ extension Matrix where Element == Float {
 
 extension Array where Element == Float {
     /// Throws unless this vector has `dimensions` finite values (non-zero under cosine).
-    func validate(dimensions: Int, metric: Metric) throws(NearestError) {
+    package func validate(dimensions: Int, metric: Metric) throws(NearestError) {
         guard count == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: count) }
         var bad = 0
         let status = withUnsafeBufferPointer { nn_validate_rows($0.baseAddress!, 1, count, count, metric.cValue, &bad) }

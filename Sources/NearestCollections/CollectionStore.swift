@@ -1,0 +1,51 @@
+import Foundation
+
+/// Named collections side by side under one root directory, one subdirectory each.
+public struct CollectionStore: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    private func directory(_ name: String) throws(CollectionError) -> String {
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_"
+        }
+        guard allowed, (1...64).contains(name.count) else { throw .invalidName(name) }
+        return (root as NSString).appendingPathComponent(name)
+    }
+
+    private func exists(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(Collection.storeName))
+    }
+
+    public func create(_ name: String, configuration: CollectionConfiguration) throws(CollectionError) -> Collection {
+        let directory = try directory(name)
+        guard !exists(directory) else { throw .collectionExists(name) }
+        return try Collection.create(at: directory, configuration: configuration)
+    }
+
+    public func open(_ name: String) throws(CollectionError) -> Collection {
+        let directory = try directory(name)
+        guard exists(directory) else { throw .collectionNotFound(name) }
+        return try Collection.open(at: directory)
+    }
+
+    /// The collections under the root, by name.
+    public func list() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { (try? directory($0)).map(exists) ?? false }.sorted()
+    }
+
+    /// Deletes a collection and its files. Refused while it is open.
+    public func drop(_ name: String) throws(CollectionError) {
+        let directory = try directory(name)
+        guard exists(directory) else { throw .collectionNotFound(name) }
+        let lock = try Collection.lockDirectory(directory)  // refused while open elsewhere
+        defer { close(lock) }
+        do { try FileManager.default.removeItem(atPath: directory) } catch {
+            throw .storage(path: directory, reason: "cannot remove: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+/// A condition on payload fields. A field is a key of the payload, or a dotted path into nested
+/// objects (`"author.country"`). A field holding an array matches when any element does.
+///
+/// Filters are written in JSON, MongoDB style:
+///
+/// ```json
+/// {"lang": "en"}                                    equality (strings, numbers, booleans, null)
+/// {"lang": {"$in": ["en", "de"]}}                   one of a set
+/// {"year": {"$gte": 2000, "$lt": 2010}}             numeric range ($gt, $gte, $lt, $lte)
+/// {"summary": {"$exists": true}}                    the field is present (any value, null too)
+/// {"$and": [...]}, {"$or": [...]}, {"$not": {...}}  combinations
+/// {"lang": "en", "year": {"$gte": 2000}}            several keys: all must hold
+/// ```
+public indirect enum Filter: Sendable, Hashable {
+    case equals(field: String, value: JSONValue)
+    case oneOf(field: String, values: [JSONValue])
+    case range(field: String, NumericRange)
+    case exists(field: String)
+    case and([Filter])
+    case or([Filter])
+    case not(Filter)
+
+    /// Bounds on a number; nil means unbounded on that side.
+    public struct NumericRange: Sendable, Hashable {
+        public var greaterThan: Double?
+        public var greaterThanOrEqual: Double?
+        public var lessThan: Double?
+        public var lessThanOrEqual: Double?
+
+        public init(greaterThan: Double? = nil, greaterThanOrEqual: Double? = nil,
+                    lessThan: Double? = nil, lessThanOrEqual: Double? = nil) {
+            self.greaterThan = greaterThan
+            self.greaterThanOrEqual = greaterThanOrEqual
+            self.lessThan = lessThan
+            self.lessThanOrEqual = lessThanOrEqual
+        }
+    }
+
+    /// Parses a filter written in JSON text.
+    public init(parsing text: String) throws(CollectionError) {
+        let json: JSONValue
+        do { json = try JSONValue(parsing: text) } catch {
+            throw .invalidFilter(path: "", reason: "not valid JSON")
+        }
+        self = try Filter(json: json)
+    }
+
+    /// Parses a filter from its JSON form (see the type's documentation).
+    public init(json: JSONValue) throws(CollectionError) {
+        self = try Filter.parse(json, at: "")
+    }
+
+    private static func parse(_ json: JSONValue, at path: String) throws(CollectionError) -> Filter {
+        guard case let .object(members) = json else {
+            throw .invalidFilter(path: path, reason: "expected an object, found \(json.typeName)")
+        }
+        guard !members.isEmpty else { throw .invalidFilter(path: path, reason: "an empty filter") }
+        var parts: [Filter] = []
+        for (key, value) in members.sorted(by: { $0.key < $1.key }) {
+            let here = path.isEmpty ? key : "\(path).\(key)"
+            switch key {
+            case "$and", "$or":
+                guard case let .array(items) = value, !items.isEmpty else {
+                    throw .invalidFilter(path: here, reason: "expected a non-empty array of filters")
+                }
+                var filters: [Filter] = []
+                for (i, item) in items.enumerated() { filters.append(try parse(item, at: "\(here)[\(i)]")) }
+                parts.append(key == "$and" ? .and(filters) : .or(filters))
+            case "$not":
+                parts.append(.not(try parse(value, at: here)))
+            default:
+                if key.hasPrefix("$") { throw .invalidFilter(path: here, reason: "unknown operator '\(key)'") }
+                guard !key.isEmpty else { throw .invalidFilter(path: here, reason: "an empty field name") }
+                parts.append(try parseCondition(field: key, value, at: here))
+            }
+        }
+        return parts.count == 1 ? parts[0] : .and(parts)
+    }
+
+    /// The conditions on one field: a scalar (equality) or an object of operators.
+    private static func parseCondition(field: String, _ value: JSONValue, at path: String)
+        throws(CollectionError) -> Filter {
+        guard case let .object(operators) = value else {
+            return .equals(field: field, value: try scalar(value, at: path))
+        }
+        guard !operators.isEmpty else { throw .invalidFilter(path: path, reason: "no condition") }
+        var parts: [Filter] = []
+        var range = NumericRange()
+        var hasRange = false
+        for (op, operand) in operators.sorted(by: { $0.key < $1.key }) {
+            let here = "\(path).\(op)"
+            switch op {
+            case "$eq": parts.append(.equals(field: field, value: try scalar(operand, at: here)))
+            case "$in":
+                guard case let .array(items) = operand else {
+                    throw .invalidFilter(path: here, reason: "expected an array, found \(operand.typeName)")
+                }
+                var values: [JSONValue] = []
+                for (i, item) in items.enumerated() { values.append(try scalar(item, at: "\(here)[\(i)]")) }
+                parts.append(.oneOf(field: field, values: values))
+            case "$gt", "$gte", "$lt", "$lte":
+                guard case let .number(bound) = operand else {
+                    throw .invalidFilter(path: here, reason: "a range needs a number, found \(operand.typeName)")
+                }
+                hasRange = true
+                switch op {
+                case "$gt": range.greaterThan = bound
+                case "$gte": range.greaterThanOrEqual = bound
+                case "$lt": range.lessThan = bound
+                default: range.lessThanOrEqual = bound
+                }
+            case "$exists":
+                guard case let .bool(wanted) = operand else {
+                    throw .invalidFilter(path: here, reason: "expected true or false, found \(operand.typeName)")
+                }
+                parts.append(wanted ? .exists(field: field) : .not(.exists(field: field)))
+            default:
+                throw .invalidFilter(path: here, reason: "unknown operator '\(op)'")
+            }
+        }
+        if hasRange { parts.append(.range(field: field, range)) }
+        return parts.count == 1 ? parts[0] : .and(parts)
+    }
+
+    private static func scalar(_ value: JSONValue, at path: String) throws(CollectionError) -> JSONValue {
+        switch value {
+        case .array, .object:
+            throw .invalidFilter(path: path, reason: "can only compare with a string, number, boolean or null, found \(value.typeName)")
+        default: return value
+        }
+    }
+
+    /// Whether `payload` satisfies this filter: the reference semantics that the store's
+    /// SQL must agree with (tests compare the two).
+    public func matches(_ payload: Payload) -> Bool {
+        switch self {
+        case let .equals(field, value): return Filter.values(at: field, in: payload).contains(value)
+        case let .oneOf(field, values): return Filter.values(at: field, in: payload).contains(where: values.contains)
+        case let .range(field, range):
+            return Filter.values(at: field, in: payload).contains {
+                if case let .number(x) = $0 { return range.contains(x) }
+                return false
+            }
+        case let .exists(field): return !Filter.values(at: field, in: payload, containers: true).isEmpty
+        case let .and(filters): return filters.allSatisfy { $0.matches(payload) }
+        case let .or(filters): return filters.contains { $0.matches(payload) }
+        case let .not(filter): return !filter.matches(payload)
+        }
+    }
+
+    /// The values at a dotted path; arrays contribute their elements (and, with `containers`,
+    /// themselves, as objects do).
+    static func values(at field: String, in payload: Payload, containers: Bool = false) -> [JSONValue] {
+        var current: [JSONValue] = [.object(payload)]
+        for key in field.split(separator: ".", omittingEmptySubsequences: false).map(String.init) {
+            current = current.flatMap { value -> [JSONValue] in
+                guard case let .object(members) = value, let child = members[key] else { return [] }
+                return expanded(child)
+            }
+        }
+        return containers ? current : current.filter {
+            if case .object = $0 { return false }
+            if case .array = $0 { return false }
+            return true
+        }
+    }
+
+    private static func expanded(_ value: JSONValue) -> [JSONValue] {
+        if case let .array(items) = value { return [value] + items.flatMap(expanded) }
+        return [value]
+    }
+}
+
+extension Filter.NumericRange {
+    func contains(_ x: Double) -> Bool {
+        if let b = greaterThan, !(x > b) { return false }
+        if let b = greaterThanOrEqual, !(x >= b) { return false }
+        if let b = lessThan, !(x < b) { return false }
+        if let b = lessThanOrEqual, !(x <= b) { return false }
+        return true
+    }
+}

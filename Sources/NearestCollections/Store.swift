@@ -1,0 +1,272 @@
+import Foundation
+import GRDB
+import Nearest
+
+/// The source of truth of a collection: points, payloads and the change log in SQLite (WAL,
+/// synchronous = FULL, so that an acknowledged write survives a crash or a power cut).
+///
+/// Every write is one transaction that takes the next change number. A point remembers the
+/// change that last wrote it and a deleted point leaves a tombstone with its change, so an
+/// index snapshot that contains changes up to n catches up by replaying the rows above n.
+/// Internal ids (`points.id`) are never reused (AUTOINCREMENT): they are the index's ids.
+final class Store: Sendable {
+    static let formatVersion = 1
+    let path: String
+    private let database: DatabasePool
+
+    private init(path: String, database: DatabasePool) {
+        self.path = path
+        self.database = database
+    }
+
+    private static func connect(_ path: String) throws(CollectionError) -> DatabasePool {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do { return try DatabasePool(path: path, configuration: configuration) } catch {
+            throw .storage(path: path, reason: "cannot open the store: \(error)")
+        }
+    }
+
+    /// A new store holding `configuration`.
+    static func create(at path: String, configuration: CollectionConfiguration) throws(CollectionError) -> Store {
+        let store = Store(path: path, database: try connect(path))
+        let text = String(decoding: try! JSONEncoder().encode(configuration), as: UTF8.self)
+        try store.writing { db in
+            try db.execute(sql: """
+                CREATE TABLE settings(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE points(id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,
+                                    vector BLOB NOT NULL, payload TEXT NOT NULL, change INTEGER NOT NULL);
+                CREATE INDEX points_by_change ON points(change);
+                CREATE TABLE deletions(id INTEGER PRIMARY KEY, change INTEGER NOT NULL);
+                CREATE TABLE payload_values(point INTEGER NOT NULL, path TEXT NOT NULL,
+                                            kind INTEGER NOT NULL, value);
+                CREATE INDEX payload_lookup ON payload_values(path, kind, value, point);
+                CREATE INDEX payload_by_point ON payload_values(point);
+                """)
+            try db.execute(sql: "INSERT INTO settings VALUES ('format', ?), ('change', '0'), ('configuration', ?)",
+                           arguments: [String(formatVersion), text])
+        }
+        return store
+    }
+
+    /// Opens a store and reads its configuration.
+    static func open(at path: String) throws(CollectionError) -> (Store, CollectionConfiguration) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw .storage(path: path, reason: "no store here")
+        }
+        let store = Store(path: path, database: try connect(path))
+        let settings = try store.reading { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, value FROM settings").map {
+                ($0["name"] as String, $0["value"] as String)
+            })
+        }
+        guard let format = settings["format"].flatMap(Int.init) else {
+            throw .storage(path: path, reason: "not a collection store (no format version)")
+        }
+        guard format <= formatVersion else {
+            throw .unsupportedFormatVersion(path: path, version: format, supported: formatVersion)
+        }
+        guard let text = settings["configuration"],
+              let configuration = try? JSONDecoder().decode(CollectionConfiguration.self, from: Data(text.utf8)) else {
+            throw .storage(path: path, reason: "the stored configuration is unreadable")
+        }
+        return (store, configuration)
+    }
+
+    private func writing<T>(_ body: (Database) throws -> T) throws(CollectionError) -> T {
+        do { return try database.write(body) } catch let error as CollectionError { throw error } catch {
+            throw .storage(path: path, reason: "\(error)")
+        }
+    }
+
+    private func reading<T>(_ body: (Database) throws -> T) throws(CollectionError) -> T {
+        do { return try database.read(body) } catch let error as CollectionError { throw error } catch {
+            throw .storage(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: Writes
+
+    /// What one write did: its change number, and the internal ids it touched.
+    struct WriteResult {
+        var change: Int64
+        var upserted: [Int64]   // in the order of the points given
+        var deleted: [Int64]
+    }
+
+    /// Upserts `points` (keys unique within the batch) in one transaction.
+    func upsert(_ points: [Point]) throws(CollectionError) -> WriteResult {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try writing { db in
+            let change = try nextChange(db)
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO points(key, vector, payload, change) VALUES (?, ?, ?, ?)
+                ON CONFLICT(key) DO UPDATE SET vector = excluded.vector, payload = excluded.payload,
+                                               change = excluded.change
+                RETURNING id
+                """)
+            let clear = try db.cachedStatement(sql: "DELETE FROM payload_values WHERE point = ?")
+            let insertValue = try db.cachedStatement(sql: "INSERT INTO payload_values VALUES (?, ?, ?, ?)")
+            var ids: [Int64] = []
+            ids.reserveCapacity(points.count)
+            for point in points {
+                let payload = String(decoding: try encoder.encode(point.payload), as: UTF8.self)
+                let blob = point.vector.withUnsafeBytes { Data($0) }
+                guard let id = try Int64.fetchOne(upsert, arguments: [point.id.description, blob, payload, change]) else {
+                    throw CollectionError.storage(path: path, reason: "an upsert returned no id")
+                }
+                try clear.execute(arguments: [id])
+                for row in PayloadIndex.rows(of: point.payload) {
+                    try insertValue.execute(arguments: [id, row.path, row.kind.rawValue, row.value])
+                }
+                ids.append(id)
+            }
+            return WriteResult(change: change, upserted: ids, deleted: [])
+        }
+    }
+
+    /// Deletes the points with these keys, or those matching `filter`, in one transaction.
+    func delete(keys: [String]? = nil, filter: Filter? = nil) throws(CollectionError) -> WriteResult {
+        try writing { db in
+            var ids: [Int64] = []
+            if let keys {
+                let find = try db.cachedStatement(sql: "SELECT id FROM points WHERE key = ?")
+                for key in keys { if let id = try Int64.fetchOne(find, arguments: [key]) { ids.append(id) } }
+            }
+            if let filter { ids += try SQLRequest<Int64>(literal: PayloadIndex.selection(filter)).fetchAll(db) }
+            let change = try nextChange(db)
+            let remove = try db.cachedStatement(sql: "DELETE FROM points WHERE id = ?")
+            let clear = try db.cachedStatement(sql: "DELETE FROM payload_values WHERE point = ?")
+            let tombstone = try db.cachedStatement(sql: "INSERT OR REPLACE INTO deletions VALUES (?, ?)")
+            var deleted: [Int64] = []
+            for id in Set(ids).sorted() {
+                try remove.execute(arguments: [id])
+                guard db.changesCount > 0 else { continue }
+                try clear.execute(arguments: [id])
+                try tombstone.execute(arguments: [id, change])
+                deleted.append(id)
+            }
+            return WriteResult(change: change, upserted: [], deleted: deleted)
+        }
+    }
+
+    private func nextChange(_ db: Database) throws -> Int64 {
+        let change = (try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'change'") ?? 0) + 1
+        try db.execute(sql: "UPDATE settings SET value = ? WHERE name = 'change'", arguments: [String(change)])
+        return change
+    }
+
+    /// Forgets tombstones that a snapshot at `change` already reflects.
+    func pruneDeletions(through change: Int64) throws(CollectionError) {
+        try writing { db in try db.execute(sql: "DELETE FROM deletions WHERE change <= ?", arguments: [change]) }
+    }
+
+    // MARK: Reads
+
+    /// The last change written.
+    func lastChange() throws(CollectionError) -> Int64 {
+        try reading { db in
+            try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'change'") ?? 0
+        }
+    }
+
+    func count(filter: Filter? = nil) throws(CollectionError) -> Int {
+        try reading { db in
+            guard let filter else { return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0 }
+            return try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM (\(PayloadIndex.selection(filter)))").fetchOne(db) ?? 0
+        }
+    }
+
+    /// The internal ids of the points matching `filter`.
+    func ids(matching filter: Filter) throws(CollectionError) -> [Int64] {
+        try reading { db in try SQLRequest<Int64>(literal: PayloadIndex.selection(filter)).fetchAll(db) }
+    }
+
+    /// Visits (id, vector) of every point written after `change`, in batches of `batch`.
+    func vectors(changedAfter change: Int64, batch: Int = 4096,
+                 _ body: ([Int64], [[Float]]) throws(CollectionError) -> Void) throws(CollectionError) {
+        var after: Int64 = 0
+        while true {
+            let rows = try reading { db in
+                try Row.fetchAll(db, sql: "SELECT id, vector FROM points WHERE change > ? AND id > ? ORDER BY id LIMIT ?",
+                                 arguments: [change, after, batch]).map { row -> (Int64, [Float]) in
+                    (row["id"], Self.floats(row["vector"]))
+                }
+            }
+            guard let last = rows.last else { return }
+            after = last.0
+            try body(rows.map(\.0), rows.map(\.1))
+        }
+    }
+
+    /// Internal ids deleted after `change`.
+    func deletions(after change: Int64) throws(CollectionError) -> [Int64] {
+        try reading { db in try Int64.fetchAll(db, sql: "SELECT id FROM deletions WHERE change > ?", arguments: [change]) }
+    }
+
+    /// Every internal id.
+    func allIDs() throws(CollectionError) -> [Int64] {
+        try reading { db in try Int64.fetchAll(db, sql: "SELECT id FROM points") }
+    }
+
+    /// The points with these internal ids (missing ones left out), keyed by id.
+    func points(ids: [Int64], payload: Bool, vector: Bool) throws(CollectionError) -> [Int64: StoredPoint] {
+        try reading { db in
+            let statement = try db.cachedStatement(sql: "SELECT id, key, payload, vector FROM points WHERE id = ?")
+            var found: [Int64: StoredPoint] = [:]
+            for id in ids {
+                guard let row = try Row.fetchOne(statement, arguments: [id]) else { continue }
+                found[id] = try StoredPoint(row: row, payload: payload, vector: vector)
+            }
+            return found
+        }
+    }
+
+    /// The points with these keys, in the order given (missing ones left out).
+    func points(keys: [String]) throws(CollectionError) -> [StoredPoint] {
+        try reading { db in
+            let statement = try db.cachedStatement(sql: "SELECT id, key, payload, vector FROM points WHERE key = ?")
+            return try keys.compactMap { key in
+                try Row.fetchOne(statement, arguments: [key]).map { try StoredPoint(row: $0, payload: true, vector: true) }
+            }
+        }
+    }
+
+    /// A page of points in id order, optionally only those matching `filter`.
+    func scroll(filter: Filter?, limit: Int, offset: Int) throws(CollectionError) -> [StoredPoint] {
+        try reading { db in
+            let selection: SQL = filter.map { "WHERE id IN (\(PayloadIndex.selection($0)))" } ?? ""
+            let request = SQLRequest<Row>(literal: "SELECT id, key, payload, vector FROM points \(selection) ORDER BY id LIMIT \(limit) OFFSET \(offset)")
+            return try request.fetchAll(db).map { try StoredPoint(row: $0, payload: true, vector: true) }
+        }
+    }
+
+    static func floats(_ data: Data) -> [Float] {
+        data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+}
+
+/// A point as read back from the store.
+struct StoredPoint {
+    var internalID: Int64
+    var id: PointID
+    var payload: Payload?
+    var vector: [Float]?
+
+    init(row: Row, payload wantPayload: Bool, vector wantVector: Bool) throws {
+        internalID = row["id"]
+        let key: String = row["key"]
+        guard let id = PointID(key) else { throw CollectionError.storage(path: "", reason: "a stored key '\(key)' is not an id") }
+        self.id = id
+        if wantPayload {
+            let text: String = row["payload"]
+            payload = try JSONDecoder().decode(Payload.self, from: Data(text.utf8))
+        }
+        if wantVector { vector = Store.floats(row["vector"]) }
+    }
+
+    var point: Point { Point(id: id, vector: vector ?? [], payload: payload ?? [:]) }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import Nearest
+import NearestTestSupport
+import Testing
+
+import NearestCollections
+
+func randomVector(_ dimensions: Int, _ generator: inout SplitMix64) -> [Float] {
+    (0 ..< dimensions).map { _ in Float(Int(generator.next() % 2001) - 1000) / 1000 }
+}
+
+/// The exact nearest ids by brute force over `points`, ties to the smaller id text.
+func bruteForce(_ query: [Float], _ points: [Point], metric: Metric, limit: Int) -> [PointID] {
+    points.map { ($0.id, referenceDistance(query, $0.vector, metric: metric)) }
+        .sorted { ($0.1, $0.0.description) < ($1.1, $1.0.description) }
+        .prefix(limit).map(\.0)
+}
+
+@Suite("Collections: upserts, deletes, reads, search, reopening, bad input")
+struct CollectionTests {
+    @Test("upsert overwrites by id, get returns what was stored, delete removes, UUID and integer ids mix")
+    func upsertGetDelete() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
+        let uuid = PointID.uuid(UUID(uuidString: "67E55044-10B1-426F-9247-BB680E5FE0C8")!)
+        try collection.upsert([Point(id: 1, vector: [1, 0, 0], payload: ["v": 1]),
+                               Point(id: uuid, vector: [0, 1, 0], payload: ["v": "u"]),
+                               Point(id: 2, vector: [0, 0, 1])])
+        try collection.upsert([Point(id: 1, vector: [1, 1, 0], payload: ["v": 2])])
+        #expect(try collection.count() == 3)
+        #expect(try collection.get([uuid, 1, 99]) == [Point(id: uuid, vector: [0, 1, 0], payload: ["v": "u"]),
+                                                        Point(id: 1, vector: [1, 1, 0], payload: ["v": 2])])
+        let hits = try collection.search([1, 1, 0], limit: 2)
+        #expect(hits.first?.id == 1 && abs(hits.first!.distance) < 1e-6)
+        #expect(hits.first?.payload == ["v": 2])
+        #expect(try collection.delete([1, 99]) == 1)
+        #expect(try collection.get([1]).isEmpty)
+        #expect(try collection.search([1, 1, 0], limit: 5).map(\.id).sorted { $0.description < $1.description }
+            == [2, uuid].sorted { $0.description < $1.description })
+        #expect(try collection.delete(filter: Filter(parsing: #"{"v": "u"}"#)) == 1)
+        #expect(try collection.count() == 1)
+        #expect(try collection.verify().isEmpty)
+        // A batch that names an id twice stores the last.
+        try collection.upsert([Point(id: 7, vector: [1, 0, 0]), Point(id: 7, vector: [0, 1, 0], payload: ["last": true])])
+        #expect(try collection.get([7]) == [Point(id: 7, vector: [0, 1, 0], payload: ["last": true])])
+    }
+
+    @Test("a batch with one bad point is refused whole and names the point")
+    func badBatches() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
+        try collection.upsert([Point(id: 1, vector: [1, 2, 3])])
+        let cases: [([Float], String)] = [
+            ([1, 2], "dimension mismatch: expected 3 values, got 2"),
+            ([1, .nan, 3], "vector 0 contains NaN or infinity"),
+            ([1, .infinity, 3], "vector 0 contains NaN or infinity"),
+            ([0, 0, 0], "vector 0 is a zero vector, which has no cosine direction"),
+        ]
+        for (vector, reason) in cases {
+            #expect(throws: CollectionError.invalidPoint(index: 1, id: 5, reason: reason)) {
+                try collection.upsert([Point(id: 4, vector: [3, 2, 1]), Point(id: 5, vector: vector)])
+            }
+        }
+        #expect(try collection.count() == 1)
+        #expect(try collection.get([4]).isEmpty)
+        #expect(throws: CollectionError.index(.dimensionMismatch(expected: 3, actual: 4))) {
+            try collection.search([1, 2, 3, 4])
+        }
+        #expect(throws: CollectionError.invalidParameter("limit must be in 1...1048576, got 0")) {
+            try collection.search([1, 2, 3], limit: 0)
+        }
+        #expect(try collection.verify().isEmpty)
+    }
+
+    @Test("searches agree with brute force while points are pending, indexed or both, filtered or not")
+    func searchMatchesBruteForce() throws {
+        let directory = try TemporaryDirectory()
+        // A small indexing threshold so that some points sit in the graph and some wait.
+        let configuration = CollectionConfiguration(dimensions: 8, metric: .l2, indexingThreshold: 300)
+        let collection = try Collection.create(at: directory.path("c"), configuration: configuration)
+        var generator = SplitMix64(seed: 11)
+        var points: [PointID: Point] = [:]
+        for batch in 0 ..< 5 {
+            let fresh = (0 ..< 140).map { i in
+                Point(id: .number(UInt64(batch * 100 + i)), vector: randomVector(8, &generator), payload: ["even": .bool(i % 2 == 0)])
+            }
+            try collection.upsert(fresh)  // overlapping ids: overwrites
+            for point in fresh { points[point.id] = point }
+        }
+        try collection.delete((0 ..< 30).map { PointID.number(UInt64($0 * 7)) })
+        for i in 0 ..< 30 { points[.number(UInt64(i * 7))] = nil }
+        let stats = try collection.statistics
+        #expect(stats.indexed > 0 && stats.pending > 0, "\(stats)")
+        #expect(stats.points == points.count)
+        let all = Array(points.values)
+        let even = try Filter(parsing: #"{"even": true}"#)
+        for _ in 0 ..< 20 {
+            let query = randomVector(8, &generator)
+            let found = try collection.search(query, limit: 10, ef: 400).map(\.id)
+            #expect(found == bruteForce(query, all, metric: .l2, limit: 10))
+            let filtered = try collection.search(query, limit: 10, filter: even, ef: 400).map(\.id)
+            #expect(filtered == bruteForce(query, all.filter { even.matches($0.payload) }, metric: .l2, limit: 10))
+        }
+        try collection.checkpoint()
+        #expect(try collection.statistics.pending == 0)
+        #expect(try collection.verify().isEmpty)
+    }
+
+    @Test("reopening replays what the snapshot lacks; a damaged snapshot is rebuilt from the store")
+    func reopening() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        var generator = SplitMix64(seed: 3)
+        let configuration = CollectionConfiguration(dimensions: 6, metric: .cosine, indexingThreshold: 64)
+        var expected: [PointID: Point] = [:]
+        func write(_ collection: Collection, from: Int, count: Int) throws {
+            let points = (from ..< from + count).map { Point(id: .number(UInt64($0)), vector: randomVector(6, &generator), payload: ["i": .number(Double($0))]) }
+            try collection.upsert(points)
+            for point in points { expected[point.id] = point }
+        }
+        func check(_ collection: Collection) throws {
+            #expect(try collection.verify() == [])
+            #expect(try collection.count() == expected.count)
+            let sample = Array(expected.values.prefix(50))
+            #expect(Set(try collection.get(sample.map(\.id))) == Set(sample))
+            for point in sample.prefix(10) {
+                #expect(try collection.search(point.vector, limit: 1, ef: 200).first?.id == point.id)
+            }
+        }
+        do {
+            let collection = try Collection.create(at: path, configuration: configuration)
+            try write(collection, from: 0, count: 500)
+            try collection.checkpoint()
+            try write(collection, from: 400, count: 300)  // overwrites and new points after the snapshot
+            #expect(try collection.delete((0 ..< 50).map { .number(UInt64($0)) }) == 50)
+            for i in 0 ..< 50 { expected[.number(UInt64(i))] = nil }
+            #expect(throws: CollectionError.collectionInUse(path: path)) { try Collection.open(at: path) }
+        }
+        let reopened = try Collection.open(at: path)
+        try check(reopened)
+        try write(reopened, from: 1000, count: 10)
+        try reopened.checkpoint()
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".hnsw") }
+        #expect(snapshots.count == 1)
+        // Damage the snapshot: opening rebuilds the index from the store.
+        let snapshot = (path as NSString).appendingPathComponent(snapshots[0])
+        let handle = try #require(FileHandle(forWritingAtPath: snapshot))
+        try handle.seek(toOffset: 5000)
+        try handle.write(contentsOf: Data(repeating: 0xAB, count: 64))
+        try handle.close()
+        _ = consume reopened
+        let rebuilt = try Collection.open(at: path)
+        #expect(try rebuilt.statistics.snapshotChange == 0, "the damaged snapshot was not refused")
+        try check(rebuilt)
+    }
+
+    @Test("named collections: create, list, open, drop; names and states are checked")
+    func namedCollections() throws {
+        let directory = try TemporaryDirectory()
+        let store = CollectionStore(root: directory.path("root"))
+        #expect(store.list().isEmpty)
+        _ = try store.create("docs", configuration: .init(dimensions: 2))
+        do {
+            let images = try store.create("images_2", configuration: .init(dimensions: 3, metric: .l2))
+            try images.upsert([Point(id: 1, vector: [1, 2, 3])])
+        }
+        #expect(store.list() == ["docs", "images_2"])
+        #expect(throws: CollectionError.collectionExists("docs")) { try store.create("docs", configuration: .init(dimensions: 2)) }
+        #expect(throws: CollectionError.invalidName("../x")) { try store.open("../x") }
+        #expect(throws: CollectionError.collectionNotFound("nope")) { try store.open("nope") }
+        let images = try store.open("images_2")
+        #expect(images.configuration.dimensions == 3 && images.configuration.metric == .l2)
+        #expect(try images.count() == 1)
+        #expect(throws: CollectionError.collectionInUse(path: directory.path("root") + "/images_2")) { try store.drop("images_2") }
+        _ = consume images
+        try store.drop("images_2")
+        #expect(store.list() == ["docs"])
+    }
+
+    @Test("a store from a newer format is refused with a clear error")
+    func newerFormat() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        do { _ = try Collection.create(at: path, configuration: .init(dimensions: 2)) }
+        try DatabaseQueue(path: path + "/store.sqlite").write { db in
+            try db.execute(sql: "UPDATE settings SET value = '99' WHERE name = 'format'")
+        }
+        #expect(throws: CollectionError.unsupportedFormatVersion(path: path + "/store.sqlite", version: 99, supported: 1)) {
+            try Collection.open(at: path)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Nearest
+import NearestTestSupport
+import Testing
+
+import NearestCollections
+
+@Suite("Filters: parsing, errors and SQL that agrees with the reference semantics")
+struct FilterTests {
+    @Test("the JSON forms parse to the conditions they spell")
+    func parsing() throws {
+        #expect(try Filter(parsing: #"{"lang": "en"}"#) == .equals(field: "lang", value: "en"))
+        #expect(try Filter(parsing: #"{"lang": {"$in": ["en", "de"]}}"#) == .oneOf(field: "lang", values: ["en", "de"]))
+        #expect(try Filter(parsing: #"{"year": {"$gte": 2000, "$lt": 2010}}"#)
+            == .range(field: "year", .init(greaterThanOrEqual: 2000, lessThan: 2010)))
+        #expect(try Filter(parsing: #"{"a.b": {"$exists": false}}"#) == .not(.exists(field: "a.b")))
+        #expect(try Filter(parsing: #"{"$or": [{"x": 1}, {"$not": {"y": null}}]}"#)
+            == .or([.equals(field: "x", value: 1), .not(.equals(field: "y", value: nil))]))
+        #expect(try Filter(parsing: #"{"b": true, "a": 1}"#) == .and([.equals(field: "a", value: 1), .equals(field: "b", value: true)]))
+    }
+
+    @Test("bad filters name the offending part", arguments: [
+        (#"{"year": {"$gt": "2000"}}"#, "year.$gt", "a range needs a number, found string"),
+        (#"{"year": {"$between": [1, 2]}}"#, "year.$between", "unknown operator '$between'"),
+        (#"{"$nor": []}"#, "$nor", "unknown operator '$nor'"),
+        (#"{"lang": {"$in": "en"}}"#, "lang.$in", "expected an array, found string"),
+        (#"{"lang": {"$in": ["en", ["de"]]}}"#, "lang.$in[1]", "can only compare with a string, number, boolean or null, found array"),
+        (#"{"$and": [{"a": 1}, 3]}"#, "$and[1]", "expected an object, found number"),
+        (#"{"a": {"$exists": 1}}"#, "a.$exists", "expected true or false, found number"),
+        (#"{"a": [1, 2]}"#, "a", "can only compare with a string, number, boolean or null, found array"),
+        (#"[1]"#, "", "expected an object, found array"),
+        (#"{"a": "#, "", "not valid JSON"),
+    ])
+    func errors(text: String, path: String, reason: String) {
+        #expect(throws: CollectionError.invalidFilter(path: path, reason: reason)) { try Filter(parsing: text) }
+    }
+
+    /// Payloads with every JSON type, nesting, arrays and missing fields.
+    static func payload(_ i: Int, _ generator: inout SplitMix64) -> Payload {
+        var payload: Payload = ["n": .number(Double(i % 10)), "tag": .string(["a", "b", "c"][i % 3])]
+        if i % 4 == 0 { payload["flag"] = .bool(i % 8 == 0) }
+        if i % 5 == 0 { payload["maybe"] = .null }
+        if i % 6 == 0 { payload["tags"] = .array([.string("x"), .number(Double(i % 7))]) }
+        if i % 7 == 0 { payload["meta"] = .object(["score": .number(Double(generator.next() % 100) / 10), "who": "bot"]) }
+        if i % 9 == 0 { payload["n"] = .string("9") }  // a number's field holding a string
+        return payload
+    }
+
+    @Test("the store's SQL selects exactly the points that the reference evaluation matches")
+    func sqlAgreesWithReference() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 4, metric: .l2))
+        var generator = SplitMix64(seed: 5)
+        let points = (0 ..< 600).map { i in
+            Point(id: .number(UInt64(i)), vector: (0 ..< 4).map { _ in Float(generator.next() % 1000) / 100 },
+                  payload: Self.payload(i, &generator))
+        }
+        try collection.upsert(points)
+        let filters = [
+            #"{"n": 3}"#, #"{"n": "9"}"#, #"{"tag": {"$in": ["a", "c"]}}"#, #"{"n": {"$gt": 2, "$lte": 6}}"#,
+            #"{"flag": true}"#, #"{"flag": false}"#, #"{"flag": {"$exists": true}}"#, #"{"maybe": null}"#,
+            #"{"maybe": {"$exists": true}}"#, #"{"tags": "x"}"#, #"{"tags": 3}"#, #"{"tags": {"$exists": true}}"#,
+            #"{"meta.score": {"$gte": 5}}"#, #"{"meta.who": "bot"}"#, #"{"meta": {"$exists": true}}"#,
+            #"{"$not": {"tag": "a"}}"#, #"{"$or": [{"n": 1}, {"tags": 0}]}"#, #"{"tag": "b", "n": {"$lt": 5}}"#,
+            #"{"$and": [{"$not": {"flag": true}}, {"$or": [{"tag": "c"}, {"meta.score": {"$lt": 3}}]}]}"#,
+            #"{"n": 1.0}"#, #"{"flag": 1}"#, #"{"nothing": {"$exists": false}}"#, #"{"tag": {"$in": []}}"#,
+        ]
+        for text in filters {
+            let filter = try Filter(parsing: text)
+            let expected = points.filter { filter.matches($0.payload) }.map(\.id)
+            #expect(try collection.count(filter: filter) == expected.count, "\(text)")
+            let scrolled = try collection.scroll(filter: filter, limit: 1000).map(\.id)
+            #expect(scrolled == expected, "\(text)")
+        }
+        // The reference semantics themselves, on cases that are easy to get wrong.
+        #expect(!(try Filter(parsing: #"{"flag": 1}"#)).matches(["flag": true]), "true is not 1")
+        #expect((try Filter(parsing: #"{"tags": 3}"#)).matches(["tags": [1, 3]]), "any element of an array")
+        #expect((try Filter(parsing: #"{"m.k": 1}"#)).matches(["m": [["k": 2], ["k": 1]]]), "objects inside arrays")
+    }
+}
