@@ -185,9 +185,16 @@ static inline void nn_sort_results(nn_context *ctx, size_t found) {
     nn_heap_sort(&w);
 }
 
+// Which nodes a filtered search may return: a bitset over the first `nodes` nodes (nodes added
+// since it was made are outside it, and not allowed). NULL where one is taken means all.
+typedef struct nn_allow {
+    const uint64_t *bits;
+    size_t nodes;
+} nn_allow;
+
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
                        nn_scored entry, size_t ef, uint32_t level, size_t limit,
-                       const uint64_t *allow);
+                       const nn_allow *allow);
 
 // Insertion (hnsw_insert.c).
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit);

@@ -147,15 +147,15 @@ nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ct
     return current;
 }
 
-static inline bool allowed(const uint64_t *allow, uint32_t node) {
-    return !allow || (allow[node >> 6] >> (node & 63)) & 1;
+static inline bool allowed(const nn_allow *allow, uint32_t node) {
+    return !allow || (node < allow->nodes && (allow->bits[node >> 6] >> (node & 63)) & 1);
 }
 
 // SEARCH-LAYER (Algorithm 2) from one entry point. Leaves W, the `ef` closest found, as a
 // max-heap in ctx->results and returns its size (NN_SEARCH_FAILED when memory ran out).
 // With `allow`, only nodes whose bit is set enter W; the others still guide the search.
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,
-                       nn_scored entry, size_t ef, uint32_t level, size_t limit, const uint64_t *allow) {
+                       nn_scored entry, size_t ef, uint32_t level, size_t limit, const nn_allow *allow) {
     if (!reserve_scored(&ctx->results, &ctx->results_capacity, ef + 1) ||
         !reserve_scored(&ctx->candidates, &ctx->candidates_capacity, ef + h->m0 + 1))
         return NN_SEARCH_FAILED;
@@ -219,9 +219,8 @@ static void write_results(const nn_hnsw *h, const nn_blocks *b, const nn_context
     write_empty(k, ids, distances, n);
 }
 
-nn_status nn_hnsw_search_filtered(const nn_hnsw *h, const float *query, size_t k, size_t ef,
-                                  const uint64_t *allow, uint64_t *ids, float *distances,
-                                  nn_hnsw_stats *stats) {
+static nn_status search(const nn_hnsw *h, const float *query, size_t k, size_t ef, const nn_allow *allow,
+                        uint64_t *ids, float *distances, nn_hnsw_stats *stats) {
     if (k == 0) return NN_ERR_ARGUMENT;
     if (ef < k) ef = k;  // documented: a beam narrower than k could not return k results
     if (stats) memset(stats, 0, sizeof *stats);
@@ -256,7 +255,14 @@ nn_status nn_hnsw_search_filtered(const nn_hnsw *h, const float *query, size_t k
 
 nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t ef, uint64_t *ids,
                          float *distances, nn_hnsw_stats *stats) {
-    return nn_hnsw_search_filtered(h, query, k, ef, NULL, ids, distances, stats);
+    return search(h, query, k, ef, NULL, ids, distances, stats);
+}
+
+nn_status nn_hnsw_search_filtered(const nn_hnsw *h, const float *query, size_t k, size_t ef,
+                                  const uint64_t *allow, size_t allow_nodes, uint64_t *ids,
+                                  float *distances, nn_hnsw_stats *stats) {
+    nn_allow bits = {allow, allow_nodes};
+    return search(h, query, k, ef, &bits, ids, distances, stats);
 }
 
 nn_status nn_hnsw_search_nodes(const nn_hnsw *h, const float *query, size_t k,

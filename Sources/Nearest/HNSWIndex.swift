@@ -264,18 +264,19 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         try checkK(k)
         try query.validate(dimensions: dimensions, metric: metric)
         // One bit per node, set from the ids as the catalogue maps them now.
-        let bits = withCatalog { catalog in
-            var bits = [UInt64](repeating: 0, count: (nn_hnsw_count(graph) + 63) / 64 + 1)
+        let (bits, nodes) = withCatalog { catalog in
+            let nodes = nn_hnsw_count(graph)
+            var bits = [UInt64](repeating: 0, count: (nodes + 63) / 64 + 1)
             for id in allowed {
                 if let node = catalog.nodes[id] { bits[Int(node >> 6)] |= 1 << UInt64(node & 63) }
             }
-            return bits
+            return (bits, nodes)
         }
         var ids = [UInt64](repeating: SearchResults.noID, count: k)
         var distances = [Float](repeating: .infinity, count: k)
         let status = access.reading {
             query.withUnsafeBufferPointer { q in
-                nn_hnsw_search_filtered(graph, q.baseAddress!, k, max(ef, k), bits, &ids, &distances, nil)
+                nn_hnsw_search_filtered(graph, q.baseAddress!, k, max(ef, k), bits, nodes, &ids, &distances, nil)
             }
         }
         try NearestError.check(status)

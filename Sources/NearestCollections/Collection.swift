@@ -189,8 +189,12 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
 
     /// Inserts or replaces points by id, in one transaction: either all are stored or, if any
     /// is invalid (wrong dimension, NaN or infinity, a zero vector under cosine), none. A point
-    /// repeated in the batch is stored as its last occurrence.
-    public func upsert(_ points: [Point]) throws(CollectionError) {
+    /// repeated in the batch is stored as its last occurrence. When it returns, the points are on
+    /// disk and searchable.
+    ///
+    /// With `deferIndexing`, the points wait (searched exactly) past `indexingThreshold` until the
+    /// next `checkpoint()`: a bulk load then adds them to the graph in one parallel insert.
+    public func upsert(_ points: [Point], deferIndexing: Bool = false) throws(CollectionError) {
         var last: [PointID: Int] = [:]
         for (i, point) in points.enumerated() {
             do { try point.vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
@@ -210,7 +214,7 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
             }
             indexedChange = written.change
             changedSinceSnapshot += batch.count
-            if pending.count >= configuration.indexingThreshold { try checkpointLocked(force: false) }
+            if !deferIndexing && pending.count >= configuration.indexingThreshold { try checkpointLocked(force: false) }
         }
     }
 
@@ -260,12 +264,24 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         return try store.scroll(filter: filter, limit: limit, offset: offset).map(\.point)
     }
 
+    /// How a filtered search finds its points.
+    public enum FilteredSearch: Sendable {
+        /// Exact when the filter matches few points (`exactSearchThreshold`), else the graph.
+        case automatic
+        /// Walk the graph, returning only matching points (falling back to exact if the walk
+        /// finds fewer than `limit`).
+        case graph
+        /// Score every matching point.
+        case exact
+    }
+
     /// The `limit` points nearest to `vector`, nearest first, optionally only those matching
     /// `filter`. Non-matching points still guide the graph walk but are never returned; when the
     /// filter matches few points (see `exactSearchThreshold`) they are scored exactly. A filtered
     /// search returns `limit` points whenever at least `limit` match.
     public func search(_ vector: [Float], limit: Int = 10, filter: Filter? = nil, ef: Int = 64,
-                       withPayload: Bool = true, withVector: Bool = false) throws(CollectionError) -> [ScoredPoint] {
+                       withPayload: Bool = true, withVector: Bool = false,
+                       strategy: FilteredSearch = .automatic) throws(CollectionError) -> [ScoredPoint] {
         guard limit >= 1 && limit <= 1 << 20 else { throw .invalidParameter("limit must be in 1...\(1 << 20), got \(limit)") }
         guard ef >= 1 else { throw .invalidParameter("ef must be at least 1, got \(ef)") }
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
@@ -273,7 +289,9 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         }
         let matching = try filter.map { (f: Filter) throws(CollectionError) in try store.ids(matching: f).map { UInt64($0) } }
         let hits = try lock.reading { () throws(CollectionError) -> [Neighbor] in
-            try indexing { () throws(NearestError) in try nearest(vector, limit: limit, ef: ef, among: matching) }
+            try indexing { () throws(NearestError) in
+                try nearest(vector, limit: limit, ef: ef, among: matching, strategy: strategy)
+            }
         }
         let found = try store.points(ids: hits.map { Int64($0.id) }, payload: withPayload, vector: withVector)
         return hits.compactMap { hit in
@@ -282,13 +300,18 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
     }
 
     /// The graph's and the pending points' nearest, merged; `among` restricts both.
-    private func nearest(_ vector: [Float], limit: Int, ef: Int, among matching: [UInt64]?) throws(NearestError) -> [Neighbor] {
+    private func nearest(_ vector: [Float], limit: Int, ef: Int, among matching: [UInt64]?,
+                         strategy: FilteredSearch) throws(NearestError) -> [Neighbor] {
         let indexed: [Neighbor]
         var allowed: Set<UInt64>?
         if let matching {
             guard !matching.isEmpty else { return [] }
-            let threshold = configuration.exactSearchThreshold
+            let threshold = switch strategy {
+            case .automatic: configuration.exactSearchThreshold
                 ?? Int((16 * Double(max(ef, limit)) * Double(index.count + pending.count)).squareRoot())
+            case .graph: 0
+            case .exact: Int.max
+            }
             if matching.count <= threshold {
                 indexed = try index.exactSearch(vector, k: limit, among: matching)
             } else {

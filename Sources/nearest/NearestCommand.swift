@@ -8,6 +8,6 @@ struct NearestCommand: ParsableCommand {
         abstract: "Nearest-neighbour search over vector files: exact (flat, BLAS) and HNSW.",
         version: Runtime.version,
         subcommands: [InfoCommand.self, FlatCommand.self, BuildCommand.self, SearchCommand.self,
-                      AddCommand.self, RemoveCommand.self, CompactCommand.self]
+                      AddCommand.self, RemoveCommand.self, CompactCommand.self, CollectionCommand.self]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Nearest
+import NearestCollections
 
 /// What a command prints: one JSON object on stdout with `--json` (a contract scripts rely on),
 /// otherwise aligned `key: value` lines.
@@ -37,9 +38,17 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as NearestError {
-        FileHandle.standardError.write(Data("nearest: \(error)\n".utf8))
-        throw ExitCode.failure
+        fail(error.description)
+    } catch let error as CollectionError {
+        fail(error.description)
+    } catch let error as InputError {
+        fail(error.description)
     }
+}
+
+private func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("nearest: \(message)\n".utf8))
+    exit(1)
 }
 
 /// Seconds taken by `body`.

@@ -58,13 +58,13 @@ nn_status nn_hnsw_search(const nn_hnsw *_Nonnull index, const float *_Nonnull qu
                          nn_hnsw_stats *_Nullable stats);
 
 /// As nn_hnsw_search, but only nodes whose bit is set in `allow` (bit `node % 64` of word
-/// `node / 64`, one bit per node below nn_hnsw_count) are returned; the others still guide the
-/// search. With few allowed nodes the search explores much of the graph: score them with
-/// nn_hnsw_search_nodes instead.
+/// `node / 64`, for nodes below `allow_nodes`; later nodes are not allowed) are returned; the
+/// others still guide the search. With few allowed nodes the search explores much of the
+/// graph: score them with nn_hnsw_search_nodes instead.
 nn_status nn_hnsw_search_filtered(const nn_hnsw *_Nonnull index, const float *_Nonnull query,
-                                  size_t k, size_t ef, const uint64_t *_Nullable allow,
-                                  uint64_t *_Nonnull ids, float *_Nonnull distances,
-                                  nn_hnsw_stats *_Nullable stats);
+                                  size_t k, size_t ef, const uint64_t *_Nonnull allow,
+                                  size_t allow_nodes, uint64_t *_Nonnull ids,
+                                  float *_Nonnull distances, nn_hnsw_stats *_Nullable stats);
 
 /// Exact: the `k` nearest to `query` among the `n` listed nodes (removed ones and numbers past
 /// the count skipped). Writes k ids and distances as nn_hnsw_search does.
