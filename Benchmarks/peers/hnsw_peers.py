@@ -264,6 +264,16 @@ def recall(found, truth, k):
     return hits / (k * len(truth))
 
 
+def release_free_memory():
+    """glibc's malloc_trim(0): hands memory freed by an earlier index back to the system, so the
+    next build's peak RSS starts from what is really in use."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_rss_reset():
     """Resets this process's peak resident size (VmHWM) to the current one; False where refused."""
     try:
@@ -709,6 +719,7 @@ def build_round(adapter, data, threads, args):
 
     def one_build():
         gc.collect()
+        release_free_memory()
         reset = peak_rss_reset()
         before = proc_status("VmRSS")
         t0 = time.perf_counter()

@@ -1,8 +1,6 @@
 import ArgumentParser
+import CBenchBLAS
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Histogram
 import Nearest
 
@@ -149,7 +147,7 @@ struct HNSWBenchmark: ParsableCommand {
             var best: BuildRecord?
             for _ in 0 ..< settings.buildRounds {
                 kept = nil
-                malloc_trim(0)  // hand the freed index back, so the next build's RSS starts clean
+                nb_release_free_memory()  // hand the freed index back, so the next build's RSS starts clean
                 let resetPeak = Memory.resetPeak()
                 let rssBefore = Memory.status("VmRSS") ?? 0
                 let start = CPUSample.now()
