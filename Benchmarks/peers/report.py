@@ -61,12 +61,13 @@ def value(run, key, target):
     return None if entry is None or entry["at_first_ef"] else entry["value"]
 
 
-def cell(run, key, target, digits=0):
-    """Like value(), but '≥ v' where the smallest ef already exceeds the target (a lower bound)."""
+def cell(run, key, target, digits=0, bound="≥"):
+    """Like value(), but 'bound v' where the smallest ef already exceeds the target: ef = 10's
+    figure, a lower bound for queries/s (≥), an upper one for latency and distances (≤)."""
     entry = run["at_recall"].get(key, {}).get(f"{target:.2f}")
     if entry is None:
         return "–"
-    return ("≥" if entry["at_first_ef"] else "") + f"{entry['value']:,.{digits}f}"
+    return (bound if entry["at_first_ef"] else "") + f"{entry['value']:,.{digits}f}"
 
 
 def ratio(merged, target, key="qps_batch"):
@@ -98,12 +99,12 @@ def dataset_markdown(merged):
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run in merged["runs"]:
         one, two = build(run, 1), build(run, 2)
-        p50, p99 = value(run, "latency_p50_us", 0.95), value(run, "latency_p99_us", 0.95)
+        p50, p99 = cell(run, "latency_p50_us", 0.95, 1, "≤"), cell(run, "latency_p99_us", 0.95, 1, "≤")
         rss = two.get("peak_rss_increase_bytes") if two else None
         cells = [cell(run, "qps_batch", t) for t in TARGETS]
         name = f"**{LABEL[run['library']]}**" if run["library"] == OURS else LABEL[run["library"]]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {cell(run, 'qps_parallel', 0.95)} | "
-                     f"{fmt(p50, 1)} / {fmt(p99, 1)} | {fmt(value(run, 'distance_computations', 0.95))} | "
+                     f"{p50} / {p99} | {cell(run, 'distance_computations', 0.95, 0, '≤')} | "
                      f"{fmt(one and one['seconds'], 2)} | {fmt(two and two['seconds'], 2)} | "
                      f"{fmt(two and two['vectors_per_second'])} | {fmt(rss and rss / 2**20, 1)} | "
                      f"{fmt(two and two.get('bytes_per_vector'))} |")
@@ -266,7 +267,7 @@ def main(argv):
         sys.exit(f"no hnsw-<dataset>.json with its hnsw-peers-<dataset>.json in {args.results_dir}")
 
     intro = ("Queries/s are interpolated along each ef sweep at recall@10 = 0.90 / 0.95 / 0.99 ('≥': ef = 10 "
-             "already exceeds that recall, so the figure is ef = 10's, a lower bound, and no ratio is taken). *q/s*: one thread, one query at a time, through each library's own loop "
+             "already exceeds that recall, so the figure is ef = 10's, a lower bound (≤ for latency and distances: an upper bound), and no ratio is taken). *q/s*: one thread, one query at a time, through each library's own loop "
              "(`searchSequentially`; hnswlib `knn_query(Q, num_threads=1)`, FAISS `search` with 1 OpenMP thread, "
              "USearch `search(Q, threads=1)`). *2-thread q/s*: all queries in one call on both cores. *p50 / p99*: "
              "latency of one search call per query (HdrHistogram), which for the peers includes the Python "
