@@ -109,7 +109,9 @@ def parse_arguments(argv):
     parser.add_argument("--quick", action="store_true", help="siftsmall only, a short ef sweep, fewer passes")
     parser.add_argument("--ef", help=f"comma-separated ef values (default: {DEFAULT_EF}; --quick: {QUICK_EF})")
     parser.add_argument("--libraries", default=",".join(LIBRARIES), help="hnswlib, faiss, usearch")
-    parser.add_argument("--build-threads", default="1,2", help="thread counts to build with; the first is the index swept")
+    parser.add_argument("--build-threads", default="2,1",
+                        help="thread counts to build with; the first is the index swept (2: the same as nearest-bench hnsw, "
+                             "which sweeps the index it built with its last thread count)")
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
@@ -122,6 +124,8 @@ def parse_arguments(argv):
                         help="cores other processes may use during a measurement before it is redone")
     parser.add_argument("--retries", type=int, default=2, help="redos of a measurement disturbed by other processes")
     parser.add_argument("--wait-limit", type=float, default=20.0, help="seconds to wait for a quiet machine before measuring")
+    parser.add_argument("--quiet-sample", type=float, default=0.5,
+                        help="seconds of each reading of other processes' load before a measurement")
     parser.add_argument("--no-replay", action="store_true", help="skip counting hnswlib's distance computations")
     parser.add_argument("--replay-queries", type=int, default=0, help="replay only the first N queries (0: all)")
     parser.add_argument("--nearest", help="also run this `nearest` binary (search --threads 1 sweep, --threads 2 build)")
@@ -140,6 +144,7 @@ def parse_arguments(argv):
         args.build_rounds = 1
         args.budget = min(args.budget, 0.2)
         args.wait_limit = min(args.wait_limit, 5.0)
+        args.replay_queries = args.replay_queries or 50
     if args.builds_only:
         args.rounds = 0
     args.ef = [int(v) for v in (args.ef or DEFAULT_EF).split(",")]
@@ -159,12 +164,32 @@ def data_dir(args):
     return os.path.join(os.path.dirname(REPOSITORY), "shared", "data")
 
 
+def dataset_file(folder, stem):
+    """base / query (.fvecs or .npy) or groundtruth (.ivecs or .npy) in a dataset folder, or None."""
+    for extension in (("ivecs", "npy") if stem == "groundtruth" else ("fvecs", "npy")):
+        path = os.path.join(folder, f"{stem}.{extension}")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def dataset_folder(folder, name):
+    """A dataset is a folder name under the data folder, or a path (anything with a slash)."""
+    return name if "/" in name else os.path.join(folder, name)
+
+
+def cached_ground_truth(name):
+    """Where `nearest-bench hnsw` caches the flat index's top 100 for a dataset without ground truth."""
+    return os.path.join(BENCHMARKS, ".cache", "groundtruth", os.path.basename(os.path.normpath(name)) + ".ivecs")
+
+
 def dataset_names(folder, named):
-    files = ("base.fvecs", "query.fvecs", "groundtruth.ivecs")
-    found = sorted(n for n in os.listdir(folder) if all(os.path.exists(os.path.join(folder, n, f)) for f in files))
+    def usable(path):
+        return dataset_file(path, "base") and dataset_file(path, "query")
+    found = sorted(n for n in os.listdir(folder) if usable(os.path.join(folder, n)))
     for name in named:
-        if name not in found:
-            sys.exit(f"no dataset '{name}' in {folder} (found: {', '.join(found)})")
+        if not usable(dataset_folder(folder, name)):
+            sys.exit(f"no dataset '{name}' (base and query vectors) in {folder} (found: {', '.join(found)})")
     return named or found
 
 
@@ -177,6 +202,8 @@ def log(line):
 
 
 def read_vecs(path, dtype):
+    if path.endswith(".npy"):
+        return np.ascontiguousarray(np.load(path).astype(dtype, copy=False))
     raw = np.fromfile(path, dtype=np.int32)
     if raw.size == 0:
         return np.zeros((0, 0), dtype=dtype)
@@ -201,15 +228,21 @@ def dataset_metric(folder, name):
 
 class Dataset:
     def __init__(self, folder, name, max_queries):
-        path = os.path.join(folder, name)
+        path = dataset_folder(folder, name)
+        name = os.path.basename(os.path.normpath(path))
         self.name = name
-        self.base = read_vecs(os.path.join(path, "base.fvecs"), np.float32)
-        self.queries = read_vecs(os.path.join(path, "query.fvecs"), np.float32)
-        self.truth = read_vecs(os.path.join(path, "groundtruth.ivecs"), np.int32)
+        self.base = read_vecs(dataset_file(path, "base"), np.float32)
+        self.queries = read_vecs(dataset_file(path, "query"), np.float32)
+        self.truth_path = dataset_file(path, "groundtruth") or cached_ground_truth(name)
+        if not os.path.exists(self.truth_path):
+            sys.exit(f"{name}: no ground truth; run `nearest-bench hnsw --dataset {path}` first (it caches the flat "
+                     f"index's top 100 in {self.truth_path})")
+        self.truth = read_vecs(self.truth_path, np.int32)
         if max_queries:
             self.queries, self.truth = self.queries[:max_queries], self.truth[:max_queries]
         self.metric = dataset_metric(path, name)
         self.path = path
+        self.files = {stem: dataset_file(path, stem) for stem in ("base", "query")}
         self.norms = None
         if self.metric == "ip":
             norms = np.linalg.norm(self.base, axis=1)
@@ -224,10 +257,40 @@ class Dataset:
 
 
 def recall(found, truth, k):
+    """recall@k: |first k found ∩ true k nearest| / k, averaged over the queries."""
     hits = 0
     for row, gt in zip(found, truth):
         hits += len(set(int(i) for i in row[:k] if i >= 0) & set(int(i) for i in gt[:k]))
     return hits / (k * len(truth))
+
+
+def release_free_memory():
+    """glibc's malloc_trim(0): hands memory freed by an earlier index back to the system, so the
+    next build's peak RSS starts from what is really in use."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_rss_reset():
+    """Resets this process's peak resident size (VmHWM) to the current one; False where refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def proc_status(key):
+    """A kB field of /proc/self/status (VmRSS, VmHWM), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +333,7 @@ def wait_for_quiet(args):
     Returns (seconds waited, whether it got quiet)."""
     started = time.perf_counter()
     while time.perf_counter() - started < args.wait_limit:
-        if other_cores() < args.quiet_threshold:
+        if other_cores(args.quiet_sample) < args.quiet_threshold:
             return time.perf_counter() - started, True
     return time.perf_counter() - started, False
 
@@ -334,7 +397,7 @@ def hnswlib_build_flags():
 def machine_info(libraries):
     info = {"cpu": lscpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "kernel": platform.release(), "numpy": np.__version__}
-    for package in ("hnswlib", "faiss-cpu", "usearch"):
+    for package in ("hnswlib", "faiss-cpu", "usearch", "hdrhistogram"):
         info[package] = version(package)
     if "hnswlib" in libraries:
         info["hnswlib_build"] = hnswlib_build_flags()
@@ -403,9 +466,12 @@ class HnswlibAdapter:
         labels, _ = index.knn_query(q, k=k, num_threads=1)
         return labels[0]
 
-    def search_batch(self, index, queries, k):
-        labels, _ = index.knn_query(queries, k=k, num_threads=1)
+    def search_batch(self, index, queries, k, threads=1):
+        labels, _ = index.knn_query(queries, k=k, num_threads=threads)
         return labels.astype(np.int64)
+
+    def index_bytes(self, index):
+        return int(index.index_file_size())
 
 
 class FaissAdapter:
@@ -444,9 +510,20 @@ class FaissAdapter:
         _, labels = index.search(q.reshape(1, -1), k)
         return labels[0]
 
-    def search_batch(self, index, queries, k):
-        _, labels = index.search(queries, k)
+    def search_batch(self, index, queries, k, threads=1):
+        import faiss
+        if threads != 1:
+            faiss.omp_set_num_threads(threads)
+        try:
+            _, labels = index.search(queries, k)
+        finally:
+            if threads != 1:
+                faiss.omp_set_num_threads(1)
         return labels.astype(np.int64)
+
+    def index_bytes(self, index):
+        import faiss
+        return int(faiss.serialize_index(index).nbytes)
 
     def distance_computations(self, index, queries, k):
         import faiss
@@ -495,13 +572,16 @@ class UsearchAdapter:
     def search_one(self, index, q, k):
         return index.search(q, k, threads=1).keys
 
-    def search_batch(self, index, queries, k):
-        matches = index.search(queries, k, threads=1)
+    def search_batch(self, index, queries, k, threads=1):
+        matches = index.search(queries, k, threads=threads)
         keys = np.asarray(matches.keys).astype(np.int64)
         counts = np.asarray(matches.counts)
         for row, count in enumerate(counts):  # unfilled slots
             keys[row, count:] = -1
         return keys
+
+    def index_bytes(self, index):
+        return int(index.serialized_length)
 
     def distance_computations(self, index, queries, k):
         matches = index.search(queries, k, threads=1)
@@ -639,14 +719,22 @@ def build_round(adapter, data, threads, args):
 
     def one_build():
         gc.collect()
+        release_free_memory()
+        reset = peak_rss_reset()
+        before = proc_status("VmRSS")
         t0 = time.perf_counter()
         built = adapter.build(threads)
-        return time.perf_counter() - t0, built
+        seconds = time.perf_counter() - t0
+        peak = proc_status("VmHWM") if reset else None
+        return seconds, (built, peak, peak - before if peak else None)
 
-    seconds, index, extra = measured(one_build, args)
+    seconds, (index, peak, increase), extra = measured(one_build, args)
+    size = adapter.index_bytes(index)
     log(f"  {adapter.name} build, {threads} thread(s): {seconds:.2f} s ({n / seconds:,.0f} vectors/s, "
-        f"cpu {extra['cpu_seconds']:.1f} s, others {extra['other_cores']:.2f} cores, attempts {extra['attempts']})")
-    return dict({"threads": threads, "seconds": seconds}, **extra), index
+        f"cpu {extra['cpu_seconds']:.1f} s, others {extra['other_cores']:.2f} cores, attempts {extra['attempts']}, "
+        f"peak RSS +{(increase or 0) / 2**20:.1f} MiB, {size / n:.0f} bytes/vector)")
+    return dict({"threads": threads, "seconds": seconds, "peak_rss_bytes": peak, "peak_rss_increase_bytes": increase,
+                 "index_bytes": size, "bytes_per_vector": size / n}, **extra), index
 
 
 def summarize_builds(records, n):
@@ -659,24 +747,58 @@ def summarize_builds(records, n):
     return out
 
 
+def latency_percentiles(nanoseconds):
+    """p50 and p99 in µs through an HdrHistogram (3 significant digits, as nearest-bench's)."""
+    from hdrh.histogram import HdrHistogram
+    histogram = HdrHistogram(1, 60 * 10**9, 3)
+    for value in nanoseconds:
+        histogram.record_value(max(1, int(value)))
+    return histogram.get_value_at_percentile(50) / 1000, histogram.get_value_at_percentile(99) / 1000
+
+
 def sweep_point(adapter, index, data, ef, args):
-    """Times the loop and the batch at one ef (one round)."""
+    """Times the per-call loop (with each call's latency), the one-thread batch and the
+    all-threads batch at one ef (one round)."""
     queries, k = data.queries, args.k
     adapter.set_ef(index, ef)
+    clock = time.perf_counter_ns
 
     def loop():
-        return [adapter.search_one(index, q, k) for q in queries]
+        found, took = [], []
+        for q in queries:
+            t0 = clock()
+            found.append(adapter.search_one(index, q, k))
+            took.append(clock() - t0)
+        return found, took
 
     def timed(function):
         seconds, passes, found = best_time(function, args)
         return seconds, (passes, found)
 
-    loop_seconds, (_, loop_found), loop_extra = measured(lambda: timed(loop), args)
+    def fastest_loop():
+        """Passes like best_time; the fastest pass's latencies count."""
+        best, started, passes = None, time.perf_counter(), 0
+        while passes < args.max_passes:
+            found, took = loop()
+            seconds = sum(took) / 1e9
+            passes += 1
+            if best is None or seconds < best[0]:
+                best = (seconds, found, took)
+            if passes >= args.repetitions and time.perf_counter() - started >= args.budget:
+                break
+        return best[0], best[1:]
+
+    loop_seconds, (loop_found, took), loop_extra = measured(fastest_loop, args)
+    p50, p99 = latency_percentiles(took)
     batch_seconds, (_, batch_found), batch_extra = measured(
         lambda: timed(lambda: adapter.search_batch(index, queries, k)), args)
-    return {"loop_seconds": loop_seconds, "batch_seconds": batch_seconds, "loop_found": loop_found,
-            "batch_found": batch_found, "other_cores_loop": loop_extra["other_cores"],
-            "other_cores_batch": batch_extra["other_cores"]}
+    threads = os.cpu_count()
+    parallel_seconds, _, parallel_extra = measured(
+        lambda: timed(lambda: adapter.search_batch(index, queries, k, threads=threads)), args)
+    return {"loop_seconds": loop_seconds, "batch_seconds": batch_seconds, "parallel_seconds": parallel_seconds,
+            "loop_found": loop_found, "batch_found": batch_found, "latency_p50_us": p50, "latency_p99_us": p99,
+            "other_cores_loop": loop_extra["other_cores"], "other_cores_batch": batch_extra["other_cores"],
+            "other_cores_parallel": parallel_extra["other_cores"], "parallel_threads": threads}
 
 
 def run_dataset(data, args):
@@ -719,7 +841,9 @@ def run_dataset(data, args):
                 p = sweep_point(adapter, indexes[adapter.name], data, ef, args)
                 points[adapter.name][ef].append(p)
                 log(f"    {adapter.name:8s} ef {ef:4d}: recall {recall(p['batch_found'], data.truth, k):.4f}  "
-                    f"loop {nq / p['loop_seconds']:9,.0f} q/s  batch {nq / p['batch_seconds']:9,.0f} q/s")
+                    f"loop {nq / p['loop_seconds']:9,.0f} q/s (p50 {p['latency_p50_us']:.1f} µs, p99 "
+                    f"{p['latency_p99_us']:.1f} µs)  batch {nq / p['batch_seconds']:9,.0f} q/s  "
+                    f"{p['parallel_threads']} threads {nq / p['parallel_seconds']:9,.0f} q/s")
         if ours is not None:
             nearest_run(args.nearest, data, args, sweep_threads, ours)
 
@@ -732,16 +856,29 @@ def run_dataset(data, args):
             rounds = points[adapter.name][ef]
             loop_seconds = min(r["loop_seconds"] for r in rounds)
             batch_seconds = min(r["batch_seconds"] for r in rounds)
+            parallel_seconds = min(r["parallel_seconds"] for r in rounds)
+            fastest_loop = min(rounds, key=lambda r: r["loop_seconds"])
             found = rounds[-1]
             batch_results[ef] = found["batch_found"]
+            adapter.set_ef(index, ef)
+            deep = min(100, data.truth.shape[1], data.base.shape[0])
+            wide = adapter.search_batch(index, data.queries, deep, threads=os.cpu_count()) if deep > k else None
             row = {"ef": ef, "recall": recall(found["batch_found"], data.truth, k),
+                   "recall_at1": recall(found["batch_found"], data.truth, 1),
+                   "recall_at10": recall(found["batch_found"], data.truth, 10) if k >= 10 else None,
+                   "recall_at100": recall(wide, data.truth, deep) if wide is not None else None,
+                   "recall_depth": deep,
                    "recall_loop": recall(found["loop_found"], data.truth, k),
                    "qps_loop": nq / loop_seconds, "qps_batch": nq / batch_seconds,
+                   "qps_parallel": nq / parallel_seconds, "parallel_threads": found["parallel_threads"],
+                   "latency_p50_us": fastest_loop["latency_p50_us"], "latency_p99_us": fastest_loop["latency_p99_us"],
                    "qps_loop_rounds": [nq / r["loop_seconds"] for r in rounds],
                    "qps_batch_rounds": [nq / r["batch_seconds"] for r in rounds],
+                   "qps_parallel_rounds": [nq / r["parallel_seconds"] for r in rounds],
                    "python_overhead_us": 1e6 * (loop_seconds - batch_seconds) / nq,
                    "other_cores_loop": max(r["other_cores_loop"] for r in rounds),
-                   "other_cores_batch": max(r["other_cores_batch"] for r in rounds)}
+                   "other_cores_batch": max(r["other_cores_batch"] for r in rounds),
+                   "other_cores_parallel": max(r["other_cores_parallel"] for r in rounds)}
             if hasattr(adapter, "distance_computations"):
                 adapter.set_ef(index, ef)
                 row.update(adapter.distance_computations(index, data.queries, k))
@@ -763,7 +900,8 @@ def run_dataset(data, args):
         runs.append({"library": adapter.name, "parameters": adapter.parameters(), "structure": adapter.describe(index),
                      "builds": summarize_builds(build_records[adapter.name], n), "sweep": rows,
                      "distance_computations_source": note,
-                     "at_recall": {key: at_recall(rows, key) for key in ("qps_loop", "qps_batch", "distance_computations")
+                     "at_recall": {key: at_recall(rows, key) for key in ("qps_loop", "qps_batch", "qps_parallel",
+                                                                         "distance_computations")
                                    if all(key in r for r in rows)}})
     indexes.clear()
     gc.collect()
@@ -780,9 +918,8 @@ def nearest_command(binary, data, args, threads):
     metric = "cosine" if data.metric == "ip" else "l2"
     sweeping = threads == args.build_threads[0] and args.rounds > 0
     efs = ",".join(str(e) for e in args.ef) if sweeping else str(args.ef[0])
-    return [binary, "search", "--base", os.path.join(data.path, "base.fvecs"),
-            "--queries", os.path.join(data.path, "query.fvecs"),
-            "--groundtruth", os.path.join(data.path, "groundtruth.ivecs"), "--metric", metric,
+    return [binary, "search", "--base", data.files["base"], "--queries", data.files["query"],
+            "--groundtruth", data.truth_path, "--metric", metric,
             "--m", str(args.m), "--ef-construction", str(args.ef_construction), "--k", str(args.k),
             "--ef", efs, "--threads", str(threads), "--json"]
 
@@ -975,7 +1112,7 @@ def main(argv):
         f"faiss-cpu {machine.get('faiss-cpu')}, usearch {machine.get('usearch')}")
     for name in names:
         data = Dataset(folder, name, args.max_queries)
-        log(f"{name}: {data.base.shape[0]:,} x {data.base.shape[1]}, {len(data.queries):,} queries, {data.metric}")
+        log(f"{data.name}: {data.base.shape[0]:,} x {data.base.shape[1]}, {len(data.queries):,} queries, {data.metric}")
         results = {"benchmark": "hnsw", "library": "peers", "dataset": data.describe(), "M": args.m,
                    "ef_construction": args.ef_construction, "k": args.k, "ef": args.ef,
                    "machine": dict(machine, load_average_before=" ".join(f"{v:.2f}" for v in os.getloadavg())),
@@ -986,7 +1123,7 @@ def main(argv):
         results["runs"] = run_dataset(data, args)
         results["machine"]["load_average_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
         suffix = "-builds" if args.rounds == 0 else ""
-        path = os.path.join(args.results_dir, f"hnsw-peers-{name}{suffix}.json")
+        path = os.path.join(args.results_dir, f"hnsw-peers-{data.name}{suffix}.json")
         write_json(results, path)
         log(f"wrote {path}")
         print(markdown(results) if args.rounds else builds_markdown(results), flush=True)

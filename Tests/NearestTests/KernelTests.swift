@@ -1,6 +1,6 @@
 import CKernelChecks
 import CNearest
-import Nearest
+@_spi(Benchmarks) import Nearest
 import Testing
 
 extension InstructionSet {
@@ -54,5 +54,24 @@ struct KernelTests {
     func indexUsesRequestedInstructionSet(isa: InstructionSet) throws {
         #expect(try FlatIndex(dimensions: 3).instructionSet == InstructionSet.best)
         #expect(try FlatIndex(dimensions: 3, instructionSet: isa).instructionSet == isa)
+    }
+
+    @Test("the benchmarks' DistanceKernel calls the kernel of the instruction set and metric it names",
+          arguments: InstructionSet.supported)
+    func distanceKernelHook(isa: InstructionSet) throws {
+        let a: [Float] = [0.6, 0.8, 0, 0, 0], b: [Float] = [0, 1, 0, 0, 0]
+        let expected: [Metric: Float] = [.l2: 0.36 + 0.04, .innerProduct: -0.8, .cosine: 1 - 0.8]
+        for metric in Metric.allCases {
+            let kernel = try DistanceKernel(instructionSet: isa, metric: metric)
+            #expect(kernel.instructionSet == isa && kernel.metric == metric)
+            let one = kernel.distance(a, b, dimensions: 5)
+            #expect(abs(one - expected[metric]!) < 1e-5, "\(isa.rawValue) \(metric.rawValue): \(one)")
+            var out: [Float] = [.nan, .nan]
+            b.withUnsafeBufferPointer { row in
+                let rows = [row.baseAddress!, row.baseAddress!]
+                kernel.distances(from: a, to: rows, count: 2, dimensions: 5, into: &out)
+            }
+            #expect(out.allSatisfy { abs($0 - expected[metric]!) < 1e-5 }, "\(isa.rawValue) \(metric.rawValue): \(out)")
+        }
     }
 }

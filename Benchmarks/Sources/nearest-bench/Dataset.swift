@@ -2,7 +2,11 @@ import ArgumentParser
 import Foundation
 import Nearest
 
-/// One TEXMEX-layout dataset folder: base.fvecs, query.fvecs, groundtruth.ivecs.
+/// One dataset folder: base and query vectors (`base.fvecs` / `base.npy`, `query.fvecs` /
+/// `query.npy`) and, where the folder has it, the exact neighbours (`groundtruth.ivecs` /
+/// `groundtruth.npy`, nearest first, 0-based). Without one, the ground truth is computed with the
+/// flat index (top 100) and cached in Benchmarks/.cache/groundtruth/, where the Python peers read
+/// it too.
 struct Dataset {
     let name: String
     let metric: Metric
@@ -11,17 +15,37 @@ struct Dataset {
     /// The queries, copied into one contiguous block (what a caller with its own batch passes).
     let queries: Matrix<Float>
     let groundTruth: Matrix<Int32>
+    /// Where the ground truth came from: the dataset's file, or the cache the flat index filled.
+    let groundTruthSource: String
 
     var dimensions: Int { base.columns }
 
-    /// The dataset folders under `dataDir` (those with all three files), or the ones named.
+    static let groundTruthDepth = 100
+
+    /// The file of `stem` (base, query, groundtruth) in a dataset folder, .fvecs/.ivecs or .npy.
+    static func file(_ stem: String, in folder: String) -> String? {
+        let extensions = stem == "groundtruth" ? ["ivecs", "npy"] : ["fvecs", "npy"]
+        return extensions.map { "\(folder)/\(stem).\($0)" }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The folder of a dataset: a name under `dataDir`, or a path (anything with a slash).
+    static func folder(_ name: String, in dataDir: String) -> String {
+        name.contains("/") ? name : "\(dataDir)/\(name)"
+    }
+
+    /// A dataset's name in result files: its folder's last component.
+    static func displayName(_ name: String) -> String {
+        (name as NSString).lastPathComponent
+    }
+
+    /// The dataset folders under `dataDir` (those with base and query vectors), or the ones named
+    /// (names under `dataDir` or paths to folders).
     static func names(in dataDir: String, only named: [String]) throws -> [String] {
-        let files = ["base.fvecs", "query.fvecs", "groundtruth.ivecs"]
         let all = try FileManager.default.contentsOfDirectory(atPath: dataDir).filter { name in
-            files.allSatisfy { FileManager.default.fileExists(atPath: "\(dataDir)/\(name)/\($0)") }
+            file("base", in: "\(dataDir)/\(name)") != nil && file("query", in: "\(dataDir)/\(name)") != nil
         }.sorted()
-        for name in named where !all.contains(name) {
-            throw ValidationError("no dataset '\(name)' in \(dataDir) (found: \(all.joined(separator: ", ")))")
+        for name in named where file("base", in: folder(name, in: dataDir)) == nil || file("query", in: folder(name, in: dataDir)) == nil {
+            throw ValidationError("no dataset '\(name)' (base and query vectors) in \(dataDir) (found: \(all.joined(separator: ", ")))")
         }
         return named.isEmpty ? all : named
     }
@@ -35,24 +59,35 @@ struct Dataset {
         return .l2
     }
 
-    /// The dimension of a dataset, from the first row's length in base.fvecs, without reading it.
+    /// The dimension of a dataset's base vectors (a mapped view: nothing is read but the header).
     static func dimensions(of name: String, in dataDir: String) throws -> Int {
-        let path = "\(dataDir)/\(name)/base.fvecs"
-        guard let file = FileHandle(forReadingAtPath: path), let head = try file.read(upToCount: 4), head.count == 4 else {
-            throw ValidationError("cannot read \(path)")
-        }
-        try? file.close()
-        return Int(head.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }.littleEndian)
+        guard let path = file("base", in: folder(name, in: dataDir)) else { throw ValidationError("no base vectors for \(name)") }
+        return try VectorFile.readFloats(path).columns
+    }
+
+    /// The cached ground truth of a dataset without one (written by `load`).
+    static func cachedGroundTruthPath(_ name: String) -> String {
+        "\(Paths.benchmarksRoot)/.cache/groundtruth/\(displayName(name)).ivecs"
     }
 
     static func load(_ name: String, from dataDir: String, maxQueries: Int) throws -> Dataset {
-        let folder = "\(dataDir)/\(name)"
-        let base = try VectorFile.readFloats("\(folder)/base.fvecs")
-        var queries = try VectorFile.readFloats("\(folder)/query.fvecs")
-        var truth = try VectorFile.readInt32s("\(folder)/groundtruth.ivecs")
+        let folder = folder(name, in: dataDir)
+        let base = try VectorFile.readFloats(file("base", in: folder)!)
+        var queries = try VectorFile.readFloats(file("query", in: folder)!)
         guard queries.columns == base.columns else {
             throw ValidationError("\(name): queries have \(queries.columns) dimensions, base vectors \(base.columns)")
         }
+        let metric = metric(forName: displayName(name))
+        var truthPath = file("groundtruth", in: folder)
+        if truthPath == nil {
+            let cached = cachedGroundTruthPath(name)
+            if !FileManager.default.fileExists(atPath: cached) {
+                log("\(name): no ground truth; computing the top \(groundTruthDepth) with the flat index")
+                try writeGroundTruth(base: base, queries: queries, metric: metric, to: cached)
+            }
+            truthPath = cached
+        }
+        var truth = try VectorFile.readInt32s(truthPath!)
         guard truth.rows >= queries.rows else {
             throw ValidationError("\(name): \(truth.rows) ground-truth rows for \(queries.rows) queries")
         }
@@ -60,8 +95,24 @@ struct Dataset {
             queries = queries.rows(0 ..< maxQueries)
         }
         truth = truth.rows(0 ..< queries.rows)
-        return Dataset(name: name, metric: metric(forName: name), base: base,
-                       queries: queries.contiguous(), groundTruth: truth)
+        return Dataset(name: displayName(name), metric: metric, base: base, queries: queries.contiguous(),
+                       groundTruth: truth, groundTruthSource: truthPath!)
+    }
+
+    /// Exact top-`groundTruthDepth` ids of every query, by the flat index, as an .ivecs file.
+    static func writeGroundTruth(base: Matrix<Float>, queries: Matrix<Float>, metric: Metric, to path: String) throws {
+        let index = try FlatIndex(dimensions: base.columns, metric: metric)
+        try index.add(base)
+        let depth = min(groundTruthDepth, base.rows)
+        let results = try index.search(queries.contiguous(), k: depth)
+        var data = Data(capacity: queries.rows * (depth + 1) * 4)
+        for q in 0 ..< queries.rows {
+            var row = [Int32(depth)] + results.ids[q * depth ..< (q + 1) * depth].map { Int32(truncatingIfNeeded: $0) }
+            row.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+        }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
 

@@ -91,7 +91,7 @@ struct FlatBenchmark: ParsableCommand {
             results.callOverhead = try callOverhead(dataset)
             machine.loadAverageAfter = Machine.loadAverage()
             results.machine = machine
-            let path = "\(resultsDir)/flat-\(name).json"
+            let path = "\(resultsDir)/flat-\(dataset.name).json"
             try ResultsFile.write(results, to: path)
             log("wrote \(path)")
             tables.append(results)

@@ -7,9 +7,9 @@ struct NearestBench: ParsableCommand {
         abstract: "Benchmarks of swift-nearest on the shipped ANN datasets.",
         discussion: """
             Each subcommand is one sweep. Results go to Benchmarks/results/ as JSON; a Markdown \
-            table goes to stdout, progress to stderr. Run ./run-flat.sh to add the NumPy and FAISS \
-            peers and print the comparison.
+            table goes to stdout, progress to stderr. ./run.sh runs `hnsw` with the peers, ./run-flat.sh `flat` \
+            with NumPy and FAISS.
             """,
-        subcommands: [FlatBenchmark.self]  // HNSW sweeps join here as `nearest-bench hnsw`
+        subcommands: [FlatBenchmark.self, HNSWBenchmark.self]
     )
 }

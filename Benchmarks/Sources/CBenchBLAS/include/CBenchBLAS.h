@@ -24,6 +24,10 @@ const char *_Nonnull nb_blas_config(void);
 /// The CPU kernel OpenBLAS chose at start-up ("Haswell", "SkylakeX"); OPENBLAS_CORETYPE overrides it.
 const char *_Nonnull nb_blas_corename(void);
 
+/// Hands memory the allocator keeps after frees back to the system (glibc malloc_trim), so a
+/// peak-RSS reading that follows starts from what is really in use. Nothing elsewhere.
+void nb_release_free_memory(void);
+
 /// OpenBLAS's thread count for the whole process.
 int nb_blas_threads(void);
 void nb_blas_set_threads(int threads);
