@@ -53,7 +53,11 @@ let package = Package(
         // over them that is a snapshot plus the changes replayed since.
         .target(
             name: "NearestCollections",
-            dependencies: ["Nearest", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Nearest",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),  // raw binds on the bulk path
+            ]
         ),
         .executableTarget(
             name: "nearest",

@@ -206,11 +206,10 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         guard !batch.isEmpty else { return }
         try lock.writing { () throws(CollectionError) in
             let written = try store.upsert(batch)
+            let ids = written.upserted.map { UInt64($0) }
             try indexing { () throws(NearestError) in
-                for (point, id) in zip(batch, written.upserted.map { UInt64($0) }) {
-                    if index.contains(id) { try index.remove(id) }
-                    try pending.upsert(point.vector, id: id)
-                }
+                for id in ids where index.contains(id) { try index.remove(id) }
+                try pending.upsert(batch.map(\.vector), ids: ids)
             }
             indexedChange = written.change
             changedSinceSnapshot += batch.count

@@ -12,6 +12,16 @@ struct PayloadRow {
     var path: String
     var kind: ValueKind
     var value: DatabaseValue
+
+    /// The value as the bulk path binds it.
+    var bound: Store.Bound {
+        switch value.storage {
+        case let .int64(x): .integer(x)
+        case let .double(x): .real(x)
+        case let .string(s): .text(s)
+        default: .null
+        }
+    }
 }
 
 enum PayloadIndex {

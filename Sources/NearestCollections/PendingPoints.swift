@@ -20,12 +20,18 @@ struct PendingPoints {
     var ids: Dictionary<UInt64, Int>.Keys { rows.keys }
     func contains(_ id: UInt64) -> Bool { rows[id] != nil }
 
-    /// Adds or replaces the vector of `id` (validated by the caller).
-    mutating func upsert(_ vector: [Float], id: UInt64) throws(NearestError) {
-        if let old = rows[id] { rowIDs[old] = nil }
-        let row = try flat.add(vector)
-        rowIDs.append(id)
-        rows[id] = row
+    /// Adds or replaces the vectors of `ids` (distinct, validated by the caller).
+    mutating func upsert(_ vectors: [[Float]], ids: [UInt64]) throws(NearestError) {
+        let added = try flat.add(Matrix<Float>(rows: vectors.count, columns: dimensions) { out in
+            for (i, vector) in vectors.enumerated() {
+                _ = UnsafeMutableBufferPointer(rebasing: out[i * dimensions ..< (i + 1) * dimensions]).initialize(from: vector)
+            }
+        })
+        for (id, row) in zip(ids, added) {
+            if let old = rows[id] { rowIDs[old] = nil }
+            rowIDs.append(id)
+            rows[id] = row
+        }
     }
 
     mutating func remove(_ id: UInt64) {

@@ -167,13 +167,20 @@ struct CollectionUpsert: ParsableCommand {
 
     private func read(dimensions: Int) throws -> ([Point], Lines) {
         if let input {
-            let (values, numbers) = try JSONLines.decode(Point.self, file: input)
+            let (values, numbers) = try JSONLines.decode(Point.self, file: input) { json throws(JSONReader.Failure) in
+                try Point(json: json)
+            }
             return (values, Lines(file: input, numbers: numbers))
         }
         let matrix = try VectorFile.readFloats(vectors!)
         var payloadList: [Payload] = Array(repeating: [:], count: matrix.rows)
         if let payloads {
-            let (values, _) = try JSONLines.decode(Payload.self, file: payloads)
+            let (values, _) = try JSONLines.decode(Payload.self, file: payloads) { json throws(JSONReader.Failure) in
+                guard case let .object(fields) = json else {
+                    throw JSONReader.Failure(offset: -1, reason: "a payload must be an object, not \(json.typeName)")
+                }
+                return fields
+            }
             guard values.count == matrix.rows else {
                 throw InputError(description: "\(payloads): \(values.count) payloads for \(matrix.rows) vectors")
             }
@@ -187,19 +194,23 @@ struct CollectionUpsert: ParsableCommand {
     }
 }
 
-/// JSON Lines input: one value per non-empty line, decoded on every core.
+/// JSON Lines input: one value per non-empty line, parsed on every core.
 enum JSONLines {
-    static func decode<T: Decodable & Sendable>(_ type: T.Type, file: String) throws -> ([T], [Int]) {
-        guard let data = FileManager.default.contents(atPath: file) else {
+    static func decode<T: Sendable>(_ type: T.Type, file: String,
+                                    _ make: @escaping @Sendable (JSONValue) throws(JSONReader.Failure) -> T) throws -> ([T], [Int]) {
+        guard var data = FileManager.default.contents(atPath: file) else {
             throw InputError(description: "\(file): cannot read")
         }
-        // Line ranges first (a byte scan), then the lines decoded in parallel chunks.
+        data.append(0)  // the reader's numbers stop at it
+        let bytes = data
+        // Line ranges first (a byte scan), then the lines parsed in parallel chunks.
         var found: [(Range<Int>, Int)] = []
-        data.withUnsafeBytes { bytes in
+        bytes.withUnsafeBytes { buffer in
             var start = 0, line = 1
-            for i in 0 ... bytes.count {
-                if i == bytes.count || bytes[i] == 0x0A {
-                    let isBlank = bytes[start ..< i].allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            let count = buffer.count - 1
+            for i in 0 ... count {
+                if i == count || buffer[i] == 0x0A {
+                    let isBlank = buffer[start ..< i].allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
                     if !isBlank { found.append((start ..< i, line)) }
                     start = i + 1
                     line += 1
@@ -210,39 +221,28 @@ enum JSONLines {
         let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount * 4, ranges.count / 256))
         let results = ResultSlots<Result<[T], InputError>>(count: chunks)
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let decoder = JSONDecoder()
             let lo = ranges.count * chunk / chunks, hi = ranges.count * (chunk + 1) / chunks
             var values: [T] = []
             values.reserveCapacity(hi - lo)
-            for (range, line) in ranges[lo ..< hi] {
-                do { values.append(try decoder.decode(T.self, from: data[range])) } catch {
-                    results.set(chunk, .failure(InputError(description: "\(file) line \(line): \(Self.reason(error))")))
-                    return
+            bytes.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+                let base = buffer.bindMemory(to: UInt8.self).baseAddress!
+                for (range, line) in ranges[lo ..< hi] {
+                    do throws(JSONReader.Failure) {
+                        var reader = JSONReader(base + range.lowerBound, count: range.count)
+                        values.append(try make(try reader.document()))
+                    } catch {
+                        let place = error.offset >= 0 ? ", column \(error.offset + 1)" : ""
+                        results.set(chunk, .failure(InputError(description: "\(file) line \(line)\(place): \(error.reason)")))
+                        return
+                    }
                 }
+                results.set(chunk, .success(values))
             }
-            results.set(chunk, .success(values))
         }
         var all: [T] = []
         all.reserveCapacity(ranges.count)
         for chunk in 0 ..< chunks { all += try results.get(chunk).get() }
         return (all, ranges.map(\.1))
-    }
-
-    /// A decoding error in a few words, naming the field where there is one.
-    static func reason(_ error: Error) -> String {
-        guard let error = error as? DecodingError else { return "\(error)" }
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return keys.isEmpty ? "" : " at '\(keys.dropFirst(keys.first == "." ? 1 : 0))'"
-        }
-        switch error {
-        case let .keyNotFound(key, _): return "missing field '\(key.stringValue)'"
-        case let .typeMismatch(type, context): return "expected \(type == Float.self || type == Double.self ? "a number" : "\(type)")\(path(context))"
-        case let .valueNotFound(_, context): return "missing value\(path(context))"
-        case let .dataCorrupted(context):
-            return context.codingPath.isEmpty ? "malformed JSON" : "\(context.debugDescription)\(path(context))"
-        @unknown default: return "\(error)"
-        }
     }
 }
 

@@ -78,3 +78,47 @@ struct FilterTests {
         #expect((try Filter(parsing: #"{"m.k": 1}"#)).matches(["m": [["k": 2], ["k": 1]]]), "objects inside arrays")
     }
 }
+
+@Suite("The JSON Lines reader")
+struct JSONReaderTests {
+    func parse(_ text: String) throws -> JSONValue {
+        var bytes = Array(text.utf8)
+        bytes.append(0)
+        return try bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONReader(buffer.baseAddress!, count: buffer.count - 1)
+            return try reader.document()
+        }
+    }
+
+    @Test("numbers read exactly as strtod reads them, on the fast path and off it")
+    func numbers() throws {
+        var generator = SplitMix64(seed: 9)
+        var texts = ["0", "-0", "1", "-1.5", "0.1", "3.14159265358979", "1e-7", "1E+22", "123456789012345678",
+                     "1e23", "2.2250738585072014e-308", "0.30000000000000004", "9007199254740993", "-1.0000000000000002"]
+        for _ in 0 ..< 2000 {
+            let x = Float(bitPattern: UInt32(truncatingIfNeeded: generator.next()))
+            guard x.isFinite else { continue }
+            texts.append("\(x)")
+            texts.append(String(format: "%.7g", Double(x)))
+        }
+        for text in texts {
+            let expected = strtod(text, nil)
+            #expect(try parse(text) == .number(expected), "\(text)")
+        }
+        #expect(try parse("[1.5, -2, 3e2]") == [1.5, -2, 300])
+    }
+
+    @Test("strings, escapes, nesting and errors")
+    func structure() throws {
+        #expect(try parse(#"{"a": "x\"y\\z\n\u00e9\ud83d\ude00", "b": [true, false, null], "c": {}}"#)
+            == ["a": "x\"y\\z\né😀", "b": [true, false, nil], "c": .object([:])])
+        for bad in [#"{"a": }"#, #"[1, 2"#, #"{"a" 1}"#, "01", "1.", "-", "tru", #""abc"#, "[1] x", "nan"] {
+            #expect(throws: JSONReader.Failure.self, "\(bad)") { try parse(bad) }
+        }
+        let point = try Point(json: parse(#"{"id": "67e55044-10b1-426f-9247-bb680e5fe0c8", "vector": [1, 2.5], "payload": {"k": [1]}}"#))
+        #expect(point == Point(id: .uuid(UUID(uuidString: "67e55044-10b1-426f-9247-bb680e5fe0c8")!), vector: [1, 2.5], payload: ["k": [1]]))
+        #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1.5, "vector": [1]}"#)) }
+        #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vector": [1, "2"]}"#)) }
+        #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vectors": [1]}"#)) }
+    }
+}

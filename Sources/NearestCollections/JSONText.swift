@@ -1,0 +1,317 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// A small JSON reader and writer for the hot paths: bulk upserts parse millions of numbers and
+// write a payload per point, where Foundation's coders cost more than SQLite does.
+
+/// Parses one JSON value from UTF-8 bytes that are followed by a byte that cannot continue a
+/// number, such as NUL or a newline (numbers are read with strtod, which stops there).
+package struct JSONReader {
+    private let bytes: UnsafePointer<UInt8>
+    private let end: Int
+    private var at = 0
+
+    package struct Failure: Error, CustomStringConvertible {
+        package let offset: Int
+        package let reason: String
+        package var description: String { "\(reason) at column \(offset + 1)" }
+        package init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
+    }
+
+    /// `bytes[count]` must be readable: NUL, or a newline of a JSON Lines buffer.
+    package init(_ bytes: UnsafePointer<UInt8>, count: Int) {
+        self.bytes = bytes
+        self.end = count
+    }
+
+    /// The one value the bytes hold (surrounding whitespace allowed).
+    package mutating func document() throws(Failure) -> JSONValue {
+        let value = try self.value()
+        skipSpace()
+        guard at == end else { throw fail("unexpected text after the value") }
+        return value
+    }
+
+    private func fail(_ reason: String) -> Failure { Failure(offset: at, reason: reason) }
+
+    private mutating func skipSpace() {
+        while at < end, bytes[at] == 0x20 || bytes[at] == 0x09 || bytes[at] == 0x0A || bytes[at] == 0x0D { at += 1 }
+    }
+
+    private mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(Failure) -> JSONValue {
+        let n = literal.utf8CodeUnitCount
+        guard at + n <= end, memcmp(bytes + at, literal.utf8Start, n) == 0 else { throw fail("invalid literal") }
+        at += n
+        return value
+    }
+
+    package mutating func value() throws(Failure) -> JSONValue {
+        skipSpace()
+        guard at < end else { throw fail("unexpected end of input") }
+        switch bytes[at] {
+        case UInt8(ascii: "{"): return .object(try object())
+        case UInt8(ascii: "["): return .array(try array())
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): return try expect("true", .bool(true))
+        case UInt8(ascii: "f"): return try expect("false", .bool(false))
+        case UInt8(ascii: "n"): return try expect("null", .null)
+        default: return .number(try number())
+        }
+    }
+
+    private mutating func object() throws(Failure) -> [String: JSONValue] {
+        at += 1
+        var members: [String: JSONValue] = [:]
+        skipSpace()
+        if at < end, bytes[at] == UInt8(ascii: "}") { at += 1; return members }
+        while true {
+            skipSpace()
+            guard at < end, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let key = try string()
+            skipSpace()
+            guard at < end, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            at += 1
+            members[key] = try value()
+            skipSpace()
+            guard at < end else { throw fail("unexpected end of input") }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "}") { at += 1; return members }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    private mutating func array() throws(Failure) -> [JSONValue] {
+        at += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if at < end, bytes[at] == UInt8(ascii: "]") { at += 1; return items }
+        while true {
+            items.append(try value())
+            skipSpace()
+            guard at < end else { throw fail("unexpected end of input") }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "]") { at += 1; return items }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    private mutating func number() throws(Failure) -> Double {
+        let c = bytes[at]
+        guard c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else {
+            throw fail("unexpected character '\(Character(Unicode.Scalar(c)))'")
+        }
+        guard let (fast, span) = scanNumber() else { throw fail("invalid number") }
+        if let fast {
+            at += span
+            return fast
+        }
+        var stop: UnsafeMutablePointer<CChar>?
+        let start = UnsafeRawPointer(bytes + at).assumingMemoryBound(to: CChar.self)
+        let x = strtod(start, &stop)
+        let used = stop.map { UnsafeRawPointer($0) - UnsafeRawPointer(start) } ?? 0
+        guard used == span, x.isFinite else { throw fail("invalid number") }
+        at += used
+        return x
+    }
+
+    private static let powersOfTen: [Double] = (0 ... 22).map { pow(10, Double($0)) }
+
+    /// Checks JSON's number grammar and returns the bytes the number spans, with its value when
+    /// Clinger's fast path applies: digits that fit in 2^53 and a decimal exponent within ±22 make
+    /// one exactly rounded multiplication or division. Most embeddings' numbers do; the rest go
+    /// to strtod. nil: not a JSON number.
+    private func scanNumber() -> (Double?, Int)? {
+        var i = at
+        let negative = bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var mantissa: UInt64 = 0, digits = 0, scale = 0
+        let first = i
+        while i < end, bytes[i] &- UInt8(ascii: "0") < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(bytes[i] &- UInt8(ascii: "0"))
+            digits += mantissa == 0 ? 0 : 1
+            i += 1
+        }
+        guard i > first, !(bytes[first] == UInt8(ascii: "0") && i - first > 1) else { return nil }
+        if i < end, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            let fraction = i
+            while i < end, bytes[i] &- UInt8(ascii: "0") < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(bytes[i] &- UInt8(ascii: "0"))
+                digits += mantissa == 0 ? 0 : 1
+                scale -= 1
+                i += 1
+            }
+            guard i > fraction else { return nil }
+        }
+        if i < end, bytes[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            var exponentNegative = false
+            if i < end, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") {
+                exponentNegative = bytes[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var exponent = 0
+            let start = i
+            while i < end, bytes[i] &- UInt8(ascii: "0") < 10, exponent < 10_000 {
+                exponent = exponent * 10 + Int(bytes[i] &- UInt8(ascii: "0"))
+                i += 1
+            }
+            guard i > start else { return nil }
+            scale += exponentNegative ? -exponent : exponent
+        }
+        guard digits <= 15, scale >= -22, scale <= 22 else { return (nil, i - at) }
+        var x = Double(mantissa)
+        x = scale < 0 ? x / Self.powersOfTen[-scale] : x * Self.powersOfTen[scale]
+        return (negative ? -x : x, i - at)
+    }
+
+    private mutating func string() throws(Failure) -> String {
+        at += 1
+        let start = at
+        var plain = true
+        while at < end, bytes[at] != UInt8(ascii: "\"") {
+            if bytes[at] == UInt8(ascii: "\\") { plain = false; at += 1 }
+            else if bytes[at] < 0x20 { throw fail("a control character in a string") }
+            at += 1
+        }
+        guard at < end else { throw fail("an unterminated string") }
+        defer { at += 1 }
+        if plain { return String(decoding: UnsafeBufferPointer(start: bytes + start, count: at - start), as: UTF8.self) }
+        return try unescape(start, at)
+    }
+
+    private func unescape(_ from: Int, _ to: Int) throws(Failure) -> String {
+        var scalars = String.UnicodeScalarView()
+        var utf8: [UInt8] = []
+        var i = from
+        func flush() {
+            scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars)
+            utf8.removeAll(keepingCapacity: true)
+        }
+        while i < to {
+            guard bytes[i] == UInt8(ascii: "\\") else { utf8.append(bytes[i]); i += 1; continue }
+            flush()
+            i += 1
+            switch bytes[i] {
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "b"): scalars.append("\u{8}")
+            case UInt8(ascii: "f"): scalars.append("\u{C}")
+            case UInt8(ascii: "u"):
+                var code: UInt32 = 0
+                guard let unit = hex(i + 1, to) else { throw Failure(offset: i, reason: "an invalid \\u escape") }
+                code = unit
+                i += 4
+                if (0xD800 ..< 0xDC00).contains(code), i + 2 < to, bytes[i + 1] == UInt8(ascii: "\\"),
+                   bytes[i + 2] == UInt8(ascii: "u"), let low = hex(i + 3, to), (0xDC00 ..< 0xE000).contains(low) {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+            default: scalars.append(Unicode.Scalar(bytes[i]))  // \" \\ \/
+            }
+            i += 1
+        }
+        flush()
+        return String(scalars)
+    }
+
+    private func hex(_ from: Int, _ to: Int) -> UInt32? {
+        guard from + 4 <= to else { return nil }
+        var value: UInt32 = 0
+        for i in from ..< from + 4 {
+            guard let digit = Character(Unicode.Scalar(bytes[i])).hexDigitValue else { return nil }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+}
+
+extension JSONValue {
+    /// Compact JSON with sorted keys (equal values print alike), appended to `out`.
+    func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case let .bool(b): out += b ? "true" : "false"
+        case let .number(x):
+            if x == x.rounded(), abs(x) < 1e15 { out += String(Int64(x)) } else { out += "\(x)" }
+        case let .string(s): JSONValue.writeString(s, to: &out)
+        case let .array(items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case let .object(members): JSONValue.writeObject(members, to: &out)
+        }
+    }
+
+    static func writeObject(_ members: [String: JSONValue], to out: inout String) {
+        out += "{"
+        for (i, key) in members.keys.sorted().enumerated() {
+            if i > 0 { out += "," }
+            writeString(key, to: &out)
+            out += ":"
+            members[key]!.write(to: &out)
+        }
+        out += "}"
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
+
+extension Point {
+    /// A point from its JSON form, `{"id": …, "vector": […], "payload": {…}}`; the error names
+    /// the field at fault.
+    package init(json: JSONValue) throws(JSONReader.Failure) {
+        func fail(_ reason: String) -> JSONReader.Failure { JSONReader.Failure(offset: -1, reason: reason) }
+        guard case let .object(members) = json else { throw fail("a point must be an object") }
+        switch members["id"] {
+        case let .number(x)? where x >= 0 && x == x.rounded() && x < 18_446_744_073_709_551_616:
+            id = .number(UInt64(x))
+        case let .string(text)?:
+            guard let parsed = PointID(text) else { throw fail("'id' must be an unsigned integer or a UUID, not \"\(text)\"") }
+            id = parsed
+        case nil: throw fail("missing field 'id'")
+        default: throw fail("'id' must be an unsigned integer or a UUID string")
+        }
+        guard case let .array(items)? = members["vector"] else {
+            throw fail(members["vector"] == nil ? "missing field 'vector'" : "'vector' must be an array of numbers")
+        }
+        var vector = [Float]()
+        vector.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            guard case let .number(x) = item else { throw fail("'vector[\(i)]' is \(item.typeName), not a number") }
+            vector.append(Float(x))
+        }
+        self.vector = vector
+        switch members["payload"] {
+        case nil, .null?: payload = [:]
+        case let .object(fields)?: payload = fields
+        case let other?: throw fail("'payload' must be an object, not \(other.typeName)")
+        }
+        if let unknown = members.keys.first(where: { !["id", "vector", "payload"].contains($0) }) {
+            throw fail("unknown field '\(unknown)'")
+        }
+    }
+}
