@@ -24,6 +24,8 @@ final class Store: Sendable {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A bulk batch is megabytes of vectors: keep its pages in memory until the commit.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         do { return try DatabasePool(path: path, configuration: configuration) } catch {
             throw .storage(path: path, reason: "cannot open the store: \(error)")
