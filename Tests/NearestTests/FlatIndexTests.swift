@@ -1,3 +1,4 @@
+import COpenBLAS
 import Nearest
 import NearestTestSupport
 import Testing
@@ -552,5 +553,19 @@ struct FlatIndexConcurrencyTests {
             try await group.waitForAll()
         }
         #expect(index.count == 5_000)
+    }
+
+    @Test("an sgemm-path search sets OpenBLAS back to one thread after the host raised it")
+    func openBLASThreadsResetEverySearch() throws {
+        var random = SplitMix64(seed: 0x0B1A5)
+        let index = try FlatIndex(dimensions: 16, threads: 2)
+        try index.add(Matrix.random(rows: 3_000, columns: 16, using: &random))
+        let queries = Matrix.random(rows: 32, columns: 16, using: &random)
+        let previous = openblas_get_num_threads()
+        defer { openblas_set_num_threads(previous) }
+        _ = try index.search(queries, k: 10, path: .blas)  // the first search sets it to 1
+        openblas_set_num_threads(2)  // the host raises it (a no-op on a one-core machine)
+        _ = try index.search(queries, k: 10, path: .blas)
+        #expect(openblas_get_num_threads() == 1, "our pool workers would each run a threaded sgemm")
     }
 }
