@@ -3,12 +3,12 @@
 #include "nn_base.h"
 
 #include <cblas.h>
-#include <stdatomic.h>
 
 void nn_blas_single_threaded(void) {
-    // Once per process is enough; repeated calls would take OpenBLAS's lock on every search.
-    static atomic_flag done = ATOMIC_FLAG_INIT;
-    if (!atomic_flag_test_and_set(&done)) openblas_set_num_threads(1);
+    // Checked on every sgemm-path search, not once per process: the host program may raise
+    // OpenBLAS's thread count between searches. Reading it is a plain load; setting it takes
+    // OpenBLAS's lock, so only when it changed.
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 const char *nn_blas_config(void) { return openblas_get_config(); }

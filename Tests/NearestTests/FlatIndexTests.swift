@@ -1,3 +1,4 @@
+import COpenBLAS
 import Nearest
 import NearestTestSupport
 import Testing
@@ -482,6 +483,37 @@ struct FlatIndexCosineTests {
     }
 }
 
+@Suite("FlatIndex sgemm-path blocking")
+struct FlatIndexBlockingTests {
+    @Test("more queries than one sgemm block per thread: uneven blocks, every query answered exactly")
+    func manyQueryBlocks() throws {
+        // 2,500 queries on 2 threads: more than 2 x 1,024, so each task takes a block of queries
+        // against all rows (no row split), and the blocks are evened out (4 of 625).
+        var random = SplitMix64(seed: 0xB10C)
+        let base = Matrix.random(rows: 1_500, columns: 9, using: &random)
+        let queries = Matrix.random(rows: 2_500, columns: 9, using: &random)
+        let index = try FlatIndex(dimensions: 9, metric: .l2, threads: 2)
+        try index.add(base)
+        let simd = try index.search(queries, k: 5, path: .simd)
+        let blas = try index.search(queries, k: 5, path: .blas)
+        expectIdentical(simd, blas, "2,500 queries, 2 threads")
+    }
+
+    @Test("row ranges shorter than the candidates kept per query merge to the exact answer",
+          arguments: [1, 600, 2_100])
+    func shortRangesMerge(k: Int) throws {
+        // 4,100 rows on 4 threads: a small batch splits the rows into 4 ranges of 1,025; with
+        // k = 600 a range keeps at most 1,025 of its 1,208 wanted candidates, with 2,100 all.
+        var random = SplitMix64(seed: 0x5407 &+ UInt64(k))
+        let base = Matrix.random(rows: 4_100, columns: 6, using: &random)
+        let queries = Matrix.random(rows: 5, columns: 6, using: &random)
+        let index = try FlatIndex(dimensions: 6, metric: .innerProduct, threads: 4)
+        try index.add(base)
+        expectIdentical(try index.search(queries, k: k, path: .simd), try index.search(queries, k: k, path: .blas),
+                        "k \(k), 4 ranges")
+    }
+}
+
 // MARK: - (g) Calibration and concurrency
 
 @Suite("FlatIndex calibration and concurrency")
@@ -552,5 +584,19 @@ struct FlatIndexConcurrencyTests {
             try await group.waitForAll()
         }
         #expect(index.count == 5_000)
+    }
+
+    @Test("an sgemm-path search sets OpenBLAS back to one thread after the host raised it")
+    func openBLASThreadsResetEverySearch() throws {
+        var random = SplitMix64(seed: 0x0B1A5)
+        let index = try FlatIndex(dimensions: 16, threads: 2)
+        try index.add(Matrix.random(rows: 3_000, columns: 16, using: &random))
+        let queries = Matrix.random(rows: 32, columns: 16, using: &random)
+        let previous = openblas_get_num_threads()
+        defer { openblas_set_num_threads(previous) }
+        _ = try index.search(queries, k: 10, path: .blas)  // the first search sets it to 1
+        openblas_set_num_threads(2)  // the host raises it (a no-op on a one-core machine)
+        _ = try index.search(queries, k: 10, path: .blas)
+        #expect(openblas_get_num_threads() == 1, "our pool workers would each run a threaded sgemm")
     }
 }

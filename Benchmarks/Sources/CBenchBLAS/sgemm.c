@@ -84,7 +84,7 @@ typedef struct phase {
     sem_t go;                  // released once the barriers exist (or the run is off)
     pthread_barrier_t start, finish;
     // The batch in flight, published before `start`.
-    size_t q0, nq, query_block, tasks;
+    size_t q0, nq, query_block, ranges, tasks;
     atomic_size_t next;
     bool stopping;
 } phase;
@@ -95,12 +95,16 @@ typedef struct {
 } phase_worker;
 
 static void run_block(phase *p, size_t task, float *scores) {
-    size_t first = p->q0 + task * p->query_block;
+    size_t block = task / p->ranges, range = task % p->ranges;
+    size_t first = p->q0 + block * p->query_block;
     size_t left = p->q0 + p->nq - first;
     size_t nq = left < p->query_block ? left : p->query_block;
     const float *q = p->queries + first * p->ldq;
-    for (size_t r0 = 0; r0 < p->count; r0 += p->row_block) {
-        size_t nr = p->count - r0 < p->row_block ? p->count - r0 : p->row_block;
+    size_t per = (p->count + p->ranges - 1) / p->ranges;
+    size_t lo = range * per < p->count ? range * per : p->count;
+    size_t hi = lo + per < p->count ? lo + per : p->count;
+    for (size_t r0 = lo; r0 < hi; r0 += p->row_block) {
+        size_t nr = hi - r0 < p->row_block ? hi - r0 : p->row_block;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nr, (int)p->dim, 1.0f, q,
                     (int)p->ldq, p->rows + r0 * p->dim, (int)p->dim, 0.0f, scores, (int)nr);
     }
@@ -125,6 +129,21 @@ static void *phase_main(void *raw) {
         run_batch(p, w->index);
         pthread_barrier_wait(&p->finish);
     }
+}
+
+// flat.c's blas_search: enough query blocks for every thread, evened out; fewer, and each block
+// is split into row ranges (one per thread, at least one row block each).
+static void plan(phase *p, size_t max_query_block) {
+    size_t blocks = (p->nq + max_query_block - 1) / max_query_block;
+    p->ranges = 1;
+    if (blocks >= p->threads) {
+        blocks = (blocks + p->threads - 1) / p->threads * p->threads;
+    } else {
+        size_t most = p->count / p->row_block;
+        p->ranges = p->threads < most ? p->threads : most ? most : 1;
+    }
+    p->query_block = (p->nq + blocks - 1) / blocks;
+    p->tasks = (p->nq + p->query_block - 1) / p->query_block * p->ranges;
 }
 
 int nb_sgemm_phase(const float *queries, size_t nq, size_t ldq, size_t batch, const float *rows,
@@ -168,9 +187,7 @@ int nb_sgemm_phase(const float *queries, size_t nq, size_t ldq, size_t batch, co
             for (size_t q0 = 0; q0 < nq; q0 += batch) {
                 p.q0 = q0;
                 p.nq = nq - q0 < batch ? nq - q0 : batch;
-                size_t block = (p.nq + p.threads - 1) / p.threads;
-                p.query_block = block < max_query_block ? block : max_query_block;
-                p.tasks = (p.nq + p.query_block - 1) / p.query_block;
+                plan(&p, max_query_block);
                 atomic_store_explicit(&p.next, 0, memory_order_relaxed);
                 if (p.threads == 1 || p.tasks == 1) {  // the pool runs these inline, no wake-up
                     run_batch(&p, 0);

@@ -16,7 +16,7 @@ enum BLAS {
     }
 
     /// The shapes whose best speed is taken as the peak: a large square product, and the block
-    /// flat.c multiplies (256 queries by 2048 rows) at each dimension about to be measured. Some
+    /// flat.c multiplies (1024 queries by 1024 rows) at each dimension about to be measured. Some
     /// OpenBLAS kernels run the flat blocks faster than the square, and a fraction of peak above
     /// 100% would say nothing.
     static func peakShapes(square: Int, dimensions: [Int]) -> [(m: Int, n: Int, k: Int)] {
@@ -24,8 +24,8 @@ enum BLAS {
     }
 
     /// flat.c's blocking (CSources/CNearest/flat.c: BLAS_QUERY_BLOCK, BLAS_ROW_BLOCK); keep in step.
-    static let flatQueryBlock = 256
-    static let flatRowBlock = 2048
+    static let flatQueryBlock = 1024
+    static let flatRowBlock = 1024
 
     /// Seconds for the sgemm calls alone of a blocked-path pass over the first `queries` queries
     /// in batches of `batch` (best of `repetitions`).

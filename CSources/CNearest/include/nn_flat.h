@@ -3,7 +3,9 @@
 // Small batches run the SIMD one-to-many kernel; larger ones run blocked sgemm over a block of
 // queries and a block of rows with precomputed norms (L2 = |x|^2 + |q|^2 - 2 x.q, clamped at 0),
 // keeping a few extra candidates that are re-ranked with the exact kernel, so both paths return
-// the same ids and the same distances. Memory stays bounded by one score block per worker.
+// the same ids and the same distances. Small batches split the rows between the threads, large
+// ones the queries. Memory stays bounded by one score block per running task; those blocks are
+// kept with the index between searches and freed with it.
 #ifndef NN_FLAT_H
 #define NN_FLAT_H
 

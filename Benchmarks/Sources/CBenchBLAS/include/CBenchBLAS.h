@@ -47,10 +47,12 @@ int nb_sgemm_peak(size_t m, size_t n, size_t k, int threads, int max_repetitions
 
 /// Times the sgemm calls alone that CSources/CNearest/flat.c makes on its blocked path for a
 /// pass over `nq` queries (`ldq` floats apart, unit-normalized beforehand where the metric asks)
-/// in batches of `batch`: each batch is cut into blocks of min(ceil(batch / threads),
-/// `max_query_block`) queries, handed out to `threads` threads; each block is multiplied by
-/// `row_block` rows at a time (`rows`: `count` x `dim`, contiguous) into the thread's own score
-/// buffer, with OpenBLAS single-threaded inside. Threads and buffers are set up before the clock
+/// in batches of `batch`, planned as flat.c's blas_search plans them: with at least `threads`
+/// blocks of `max_query_block` queries, the batch is cut into a multiple of `threads` even
+/// blocks, each against all rows; with fewer, each block is split into one row range per thread
+/// (at least `row_block` rows each). Tasks are handed out to `threads` threads; each multiplies
+/// its block by `row_block` rows at a time (`rows`: `count` x `dim`, contiguous) into the
+/// thread's own score buffer, with OpenBLAS single-threaded inside. Threads and buffers are set up before the clock
 /// starts; batches are separated by a barrier, as the index's pool separates them. Best of
 /// `repetitions` passes. Returns 0, or -1 when memory or threads run out.
 int nb_sgemm_phase(const float *_Nonnull queries, size_t nq, size_t ldq, size_t batch,
