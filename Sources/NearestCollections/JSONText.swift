@@ -36,6 +36,61 @@ package struct JSONReader {
         return value
     }
 
+    /// A point, `{"id": …, "vector": […], "payload": {…}}`, with the vector read straight into
+    /// floats (the bulk of a JSON Lines file).
+    package mutating func point() throws(Failure) -> Point {
+        skipSpace()
+        guard at < end, bytes[at] == UInt8(ascii: "{") else { throw fail("a point must be an object") }
+        at += 1
+        var members: [String: JSONValue] = [:]
+        var vector: [Float]?
+        skipSpace()
+        if at < end, bytes[at] == UInt8(ascii: "}") { at += 1 } else {
+            while true {
+                skipSpace()
+                guard at < end, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                let key = try string()
+                skipSpace()
+                guard at < end, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                at += 1
+                skipSpace()
+                if members[key] != nil || (key == "vector" && vector != nil) { throw fail("'\(key)' given twice") }
+                if key == "vector", at < end, bytes[at] == UInt8(ascii: "[") { vector = try floats() }
+                else { members[key] = try value() }
+                skipSpace()
+                guard at < end else { throw fail("unexpected end of input") }
+                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                if bytes[at] == UInt8(ascii: "}") { at += 1; break }
+                throw fail("expected ',' or '}'")
+            }
+        }
+        skipSpace()
+        guard at == end else { throw fail("unexpected text after the point") }
+        return try Point(members: members, vector: vector)
+    }
+
+    /// An array of numbers, as floats.
+    private mutating func floats() throws(Failure) -> [Float] {
+        at += 1
+        var values: [Float] = []
+        skipSpace()
+        if at < end, bytes[at] == UInt8(ascii: "]") { at += 1; return values }
+        while true {
+            skipSpace()
+            guard at < end else { throw fail("unexpected end of input") }
+            let c = bytes[at]
+            guard c == UInt8(ascii: "-") || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) else {
+                throw Failure(offset: at, reason: "'vector[\(values.count)]' is not a number")
+            }
+            values.append(Float(try number()))
+            skipSpace()
+            guard at < end else { throw fail("unexpected end of input") }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "]") { at += 1; return values }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
     private func fail(_ reason: String) -> Failure { Failure(offset: at, reason: reason) }
 
     private mutating func skipSpace() {
@@ -265,6 +320,11 @@ extension JSONValue {
 
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        defer { out += "\"" }
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s  // the common case: nothing to escape
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -276,7 +336,6 @@ extension JSONValue {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        out += "\""
     }
 }
 
@@ -284,8 +343,13 @@ extension Point {
     /// A point from its JSON form, `{"id": …, "vector": […], "payload": {…}}`; the error names
     /// the field at fault.
     package init(json: JSONValue) throws(JSONReader.Failure) {
+        guard case let .object(members) = json else { throw JSONReader.Failure(offset: -1, reason: "a point must be an object") }
+        try self.init(members: members, vector: nil)
+    }
+
+    /// From an object's members; `vector`, when given, was read apart from them.
+    init(members: [String: JSONValue], vector floats: [Float]?) throws(JSONReader.Failure) {
         func fail(_ reason: String) -> JSONReader.Failure { JSONReader.Failure(offset: -1, reason: reason) }
-        guard case let .object(members) = json else { throw fail("a point must be an object") }
         switch members["id"] {
         case let .number(x)? where x >= 0 && x == x.rounded() && x < 18_446_744_073_709_551_616:
             id = .number(UInt64(x))
@@ -295,16 +359,20 @@ extension Point {
         case nil: throw fail("missing field 'id'")
         default: throw fail("'id' must be an unsigned integer or a UUID string")
         }
-        guard case let .array(items)? = members["vector"] else {
-            throw fail(members["vector"] == nil ? "missing field 'vector'" : "'vector' must be an array of numbers")
+        if let floats {
+            vector = floats
+        } else {
+            guard case let .array(items)? = members["vector"] else {
+                throw fail(members["vector"] == nil ? "missing field 'vector'" : "'vector' must be an array of numbers")
+            }
+            var vector = [Float]()
+            vector.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                guard case let .number(x) = item else { throw fail("'vector[\(i)]' is \(item.typeName), not a number") }
+                vector.append(Float(x))
+            }
+            self.vector = vector
         }
-        var vector = [Float]()
-        vector.reserveCapacity(items.count)
-        for (i, item) in items.enumerated() {
-            guard case let .number(x) = item else { throw fail("'vector[\(i)]' is \(item.typeName), not a number") }
-            vector.append(Float(x))
-        }
-        self.vector = vector
         switch members["payload"] {
         case nil, .null?: payload = [:]
         case let .object(fields)?: payload = fields

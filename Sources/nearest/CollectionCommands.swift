@@ -167,15 +167,16 @@ struct CollectionUpsert: ParsableCommand {
 
     private func read(dimensions: Int) throws -> ([Point], Lines) {
         if let input {
-            let (values, numbers) = try JSONLines.decode(Point.self, file: input) { json throws(JSONReader.Failure) in
-                try Point(json: json)
+            let (values, numbers) = try JSONLines.decode(Point.self, file: input) { reader throws(JSONReader.Failure) in
+                try reader.point()
             }
             return (values, Lines(file: input, numbers: numbers))
         }
         let matrix = try VectorFile.readFloats(vectors!)
         var payloadList: [Payload] = Array(repeating: [:], count: matrix.rows)
         if let payloads {
-            let (values, _) = try JSONLines.decode(Payload.self, file: payloads) { json throws(JSONReader.Failure) in
+            let (values, _) = try JSONLines.decode(Payload.self, file: payloads) { reader throws(JSONReader.Failure) in
+                let json = try reader.document()
                 guard case let .object(fields) = json else {
                     throw JSONReader.Failure(offset: -1, reason: "a payload must be an object, not \(json.typeName)")
                 }
@@ -197,7 +198,7 @@ struct CollectionUpsert: ParsableCommand {
 /// JSON Lines input: one value per non-empty line, parsed on every core.
 enum JSONLines {
     static func decode<T: Sendable>(_ type: T.Type, file: String,
-                                    _ make: @escaping @Sendable (JSONValue) throws(JSONReader.Failure) -> T) throws -> ([T], [Int]) {
+                                    _ make: @escaping @Sendable (inout JSONReader) throws(JSONReader.Failure) -> T) throws -> ([T], [Int]) {
         guard var data = FileManager.default.contents(atPath: file) else {
             throw InputError(description: "\(file): cannot read")
         }
@@ -229,7 +230,7 @@ enum JSONLines {
                 for (range, line) in ranges[lo ..< hi] {
                     do throws(JSONReader.Failure) {
                         var reader = JSONReader(base + range.lowerBound, count: range.count)
-                        values.append(try make(try reader.document()))
+                        values.append(try make(&reader))
                     } catch {
                         let place = error.offset >= 0 ? ", column \(error.offset + 1)" : ""
                         results.set(chunk, .failure(InputError(description: "\(file) line \(line)\(place): \(error.reason)")))

@@ -120,5 +120,20 @@ struct JSONReaderTests {
         #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1.5, "vector": [1]}"#)) }
         #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vector": [1, "2"]}"#)) }
         #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vectors": [1]}"#)) }
+        // The bulk path reads the vector straight into floats and must agree.
+        func bulkPoint(_ text: String) throws -> Point {
+            var bytes = Array(text.utf8)
+            bytes.append(0)
+            return try bytes.withUnsafeBufferPointer { buffer in
+                var reader = JSONReader(buffer.baseAddress!, count: buffer.count - 1)
+                return try reader.point()
+            }
+        }
+        let text = #"{"payload": {"a": 1}, "vector": [0.5, -1e-3, 2], "id": 7}"#
+        #expect(try bulkPoint(text) == Point(json: parse(text)))
+        for bad in [#"{"id": 1, "vector": [1, "2"]}"#, #"{"id": 1, "vector": [1, 2}"#, #"{"id": 1}"#,
+                    #"{"id": 1, "vector": [1], "vector": [2]}"#, #"{"id": 1, "vector": [1]} x"#] {
+            #expect(throws: JSONReader.Failure.self, "\(bad)") { try bulkPoint(bad) }
+        }
     }
 }
