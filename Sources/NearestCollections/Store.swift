@@ -114,6 +114,8 @@ final class Store: Sendable {
                 """).sqliteStatement
             let clear = try db.cachedStatement(sql: "DELETE FROM payload_values WHERE point = ?").sqliteStatement
             let insertValue = try db.cachedStatement(sql: "INSERT INTO payload_values VALUES (?, ?, ?, ?)").sqliteStatement
+            // Ids only grow (AUTOINCREMENT): one above this was inserted now and has no old payload rows.
+            let lastOld = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'points'") ?? 0
             var ids: [Int64] = []
             ids.reserveCapacity(points.count)
             var payload = ""
@@ -124,7 +126,7 @@ final class Store: Sendable {
                     try Self.run(db, upsert, [.text(point.id.description), .blob(vector), .text(payload), .integer(change)])
                 }
                 guard let id else { throw CollectionError.storage(path: path, reason: "an upsert returned no id") }
-                _ = try Self.run(db, clear, [.integer(id)])
+                if id <= lastOld { _ = try Self.run(db, clear, [.integer(id)]) }
                 for row in PayloadIndex.rows(of: point.payload) {
                     _ = try Self.run(db, insertValue, [.integer(id), .text(row.path), .integer(Int64(row.kind.rawValue)), row.bound])
                 }
