@@ -16,13 +16,15 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 results="$here/results"
 quick=()
-common=()
+common=()      # --data-dir
+datasets=()    # --dataset NAME|PATH, in order
 kernels=1
 command="Benchmarks/run.sh"
 while (($#)); do
     case "$1" in
         --quick) quick=(--quick); command+=" --quick"; shift ;;
-        --dataset|--data-dir) common+=("$1" "$2"); command+=" $1 $2"; shift 2 ;;
+        --dataset) datasets+=("$2"); command+=" $1 $2"; shift 2 ;;
+        --data-dir) common+=("$1" "$2"); data_dir=$2; command+=" $1 $2"; shift 2 ;;
         --results-dir) results=$(realpath -m "$2"); shift 2 ;;
         --no-kernels) kernels=0; shift ;;
         *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -47,17 +49,38 @@ if ((${#quick[@]})); then
     peers=(--budget 0.15 --repetitions 2 --wait-limit 1 --quiet-sample 0.1 --replay-queries 50)
     dimensions=128
 else
-    sweep=(--budget 0.3 --repetitions 3 --rounds 2)
-    peers=(--budget 0.3 --repetitions 3 --rounds 2 --build-rounds 1 --wait-limit 3 --quiet-sample 0.1 --replay-queries 200)
+    sweep=(--budget 0.3 --repetitions 3 --rounds 3)
+    peers=(--budget 0.3 --repetitions 3 --rounds 3 --build-rounds 1 --wait-limit 3 --quiet-sample 0.1 --replay-queries 200)
     dimensions=32,128,384,784,1536
 fi
 
-stamp "swift-nearest: HNSW sweeps and the flat baseline"
-"$here/.build/release/nearest-bench" hnsw "${quick[@]}" "${sweep[@]}" "${common[@]}" --results-dir "$results" \
-    >"$results/hnsw-swift.md"
-stamp "peers: hnswlib, FAISS, USearch"
-python3 "$here/peers/hnsw_peers.py" "${quick[@]}" "${peers[@]}" "${common[@]}" --results-dir "$results" \
-    >"$results/hnsw-peers.md"
+# One dataset at a time, swift-nearest then the peers, so that the two sides of each ratio run
+# minutes apart rather than the whole of the other side's run apart: this shared VM's speed drifts
+# by 20-40% over ten minutes, which once put MiniLM at 0.74x where interleaved runs give 1.1x.
+if ((${#datasets[@]} == 0)); then
+    if ((${#quick[@]})); then
+        datasets=(siftsmall)
+    else
+        data_dir=${data_dir:-${NEAREST_DATA:-$(dirname "$(dirname "$here")")/shared/data}}
+        for folder in "$data_dir"/*/; do
+            if compgen -G "$folder/base.fvecs" >/dev/null || compgen -G "$folder/base.npy" >/dev/null; then
+                if compgen -G "$folder/query.fvecs" >/dev/null || compgen -G "$folder/query.npy" >/dev/null; then
+                    datasets+=("$(basename "$folder")")
+                fi
+            fi
+        done
+    fi
+fi
+: >"$results/hnsw-swift.md"
+: >"$results/hnsw-peers.md"
+for dataset in "${datasets[@]}"; do
+    stamp "swift-nearest: HNSW sweeps and the flat baseline, $dataset"
+    "$here/.build/release/nearest-bench" hnsw "${quick[@]}" "${sweep[@]}" "${common[@]}" --dataset "$dataset" \
+        --results-dir "$results" >>"$results/hnsw-swift.md"
+    stamp "peers: hnswlib, FAISS, USearch, $dataset"
+    python3 "$here/peers/hnsw_peers.py" "${quick[@]}" "${peers[@]}" "${common[@]}" --dataset "$dataset" \
+        --results-dir "$results" >>"$results/hnsw-peers.md"
+done
 
 report=()
 if ((kernels)); then

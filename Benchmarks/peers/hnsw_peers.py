@@ -14,10 +14,12 @@ Per library and dataset:
 * build with 1 and with 2 threads (seconds, vectors/s, and the CPU seconds the process used,
   which shows how parallel the build really was on a shared machine). hnswlib:
   add_items(num_threads=T); FAISS: faiss.omp_set_num_threads(T) then add; USearch:
-  add(threads=T). The 1-thread index is the one swept; the 2-thread one is only timed.
-  With --nearest, `nearest search ... --threads 1` (build and batch search on one thread) runs
-  once per sweep round and `--threads 2 --ef <first>` once per build round, right after the
-  peers' builds of that round, for its build time.
+  add(threads=T). The index built with the first of --build-threads (default 2, as
+  `nearest-bench hnsw` sweeps its 2-thread index) is the one swept; the others are only timed.
+  With --nearest, `nearest search ... --threads <first>` (build and batch search on that many
+  threads: with the default 2 that is a 2-thread batch, not a single-thread figure; pass
+  --build-threads 1,2 for the single-thread sweep of the earlier runs) runs once per sweep round
+  and the other thread counts with `--ef <first>` once per build round, for their build time.
 * an ef sweep: recall@10 = |top10 ∩ groundtruth[:10]| / 10 averaged over the queries, and
   single-thread queries/s two ways:
     - "loop": a Python loop issuing one query per library call (hnswlib knn_query(q, k=10,
@@ -153,6 +155,11 @@ def parse_arguments(argv):
         if library not in LIBRARIES:
             parser.error(f"unknown library '{library}' (choose from {', '.join(LIBRARIES)})")
     args.build_threads = [int(t) for t in args.build_threads.split(",")]
+    if args.nearest and args.rounds > 0 and args.build_threads[0] != 1:
+        # `nearest search --threads N` builds and searches on N threads: its sweep would be an
+        # N-thread batch beside the peers' single-thread figures.
+        parser.error("--nearest sweeps through `nearest search --threads <first build thread count>`; "
+                     "pass --build-threads 1,2 so that its sweep is single-threaded like the peers'")
     return args
 
 

@@ -208,6 +208,30 @@ static int by_level_descending(const void *pa, const void *pb) {
     return a->node < b->node ? -1 : a->node > b->node;
 }
 
+// Inserts run highest level first, but within a level in a seeded random order, not row order.
+// Rows often come sorted (MiniLM's base is Debian packages by name: row i + 1 is among row i's
+// 16 nearest for a third of the rows), and in row order neighbours are inserted side by side:
+// on a pool two of them run at once and cannot see each other, and even on one thread the graph
+// comes out worse (recall@10 at ef 64: 0.9894 in row order, 0.9922 shuffled, on 1 or 2 threads).
+static void shuffle_levels(const nn_hnsw *h, level_order *order, size_t n, size_t start) {
+    uint64_t x = h->params.seed ^ 0x9e3779b97f4a7c15ull ^ (uint64_t)start;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && order[j].level == order[i].level) j++;
+        for (size_t k = j - 1; k > i; k--) {  // Fisher-Yates over [i, j), splitmix64 draws
+            uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            z ^= z >> 31;
+            size_t r = i + (size_t)(z % (k - i + 1));
+            level_order t = order[k];
+            order[k] = order[r];
+            order[r] = t;
+        }
+        i = j;
+    }
+}
+
 nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, size_t stride,
                       const uint64_t *ids) {
     if (h->mapped) return NN_ERR_READ_ONLY;
@@ -234,6 +258,7 @@ nn_status nn_hnsw_add(nn_hnsw *h, nn_pool *pool, const float *rows, size_t n, si
         }
     }
     qsort(order, n, sizeof *order, by_level_descending);
+    shuffle_levels(h, order, n, start);
     uint32_t *nodes = (uint32_t *)order;  // compact in place: node numbers only
     for (size_t i = 0; i < n; i++) nodes[i] = order[i].node;
 
