@@ -242,17 +242,9 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// The `k` nearest to `query`, nearest first. `ef` below `k` is raised to `k`.
     public func search(_ query: [Float], k: Int, ef: Int = 64) throws(NearestError) -> [Neighbor] {
-        try checkK(k)
-        try query.validate(dimensions: dimensions, metric: metric)
-        var ids = [UInt64](repeating: SearchResults.noID, count: k)
-        var distances = [Float](repeating: .infinity, count: k)
-        let status = access.reading {
-            query.withUnsafeBufferPointer { q in
-                nn_hnsw_search(graph, q.baseAddress!, k, max(ef, k), &ids, &distances, nil)
-            }
+        try searchOne(query, k: k) { q, ids, distances in
+            access.reading { nn_hnsw_search(graph, q, k, max(ef, k), ids, distances, nil) }
         }
-        try NearestError.check(status)
-        return SearchResults(k: k, ids: ids, distances: distances)[0]
     }
 
     /// The `k` nearest to `query` among the vectors whose ids are in `allowed`, found by walking
@@ -261,29 +253,25 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// graph: `exactSearch(_:k:among:)` is then faster, and exact.
     public func search(_ query: [Float], k: Int, ef: Int = 64, among allowed: some Sequence<UInt64>)
         throws(NearestError) -> [Neighbor] {
-        try checkK(k)
-        try query.validate(dimensions: dimensions, metric: metric)
-        // One bit per node, set from the ids as the catalogue maps them now.
-        let (bits, nodes) = withCatalog { catalog in
-            let nodes = nn_hnsw_count(graph)
-            var bits = [UInt64](repeating: 0, count: (nodes + 63) / 64 + 1)
-            for id in allowed {
-                if let node = catalog.nodes[id] { bits[Int(node >> 6)] |= 1 << UInt64(node & 63) }
+        var bits: [UInt64] = []
+        let found = try searchOne(query, k: k) { q, ids, distances in
+            // One bit per node, set from the ids as the catalogue maps them now.
+            let nodes = withCatalog { catalog in
+                let nodes = nn_hnsw_count(graph)
+                bits = [UInt64](repeating: 0, count: (nodes + 63) / 64 + 1)
+                for id in allowed {
+                    if let node = catalog.nodes[id] { bits[Int(node >> 6)] |= 1 << UInt64(node & 63) }
+                }
+                return nodes
             }
-            return (bits, nodes)
-        }
-        var ids = [UInt64](repeating: SearchResults.noID, count: k)
-        var distances = [Float](repeating: .infinity, count: k)
-        let status = access.reading {
-            query.withUnsafeBufferPointer { q in
-                nn_hnsw_search_filtered(graph, q.baseAddress!, k, max(ef, k), bits, nodes, &ids, &distances, nil)
+            return access.reading {
+                nn_hnsw_search_filtered(graph, q, k, max(ef, k), bits, nodes, ids, distances, nil)
             }
         }
-        try NearestError.check(status)
         // A change between the two locks could have moved an id to another node: keep only
         // results that still sit on an allowed node.
         return withCatalog { catalog in
-            SearchResults(k: k, ids: ids, distances: distances)[0].filter { hit in
+            found.filter { hit in
                 guard let node = catalog.nodes[hit.id], Int(node >> 6) < bits.count else { return false }
                 return bits[Int(node >> 6)] >> UInt64(node & 63) & 1 == 1
             }
@@ -296,17 +284,27 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// - Complexity: O(`allowed.count` × dimensions).
     public func exactSearch(_ query: [Float], k: Int, among allowed: some Sequence<UInt64>)
         throws(NearestError) -> [Neighbor] {
+        try searchOne(query, k: k) { q, ids, distances in
+            // Held throughout, so that no change moves an id while its node is scored.
+            withCatalog { catalog in
+                let nodes = allowed.compactMap { catalog.nodes[$0] }
+                return access.reading { nn_hnsw_search_nodes(graph, q, k, nodes, nodes.count, ids, distances) }
+            }
+        }
+    }
+
+    /// Validates one query, lets `fill` (a C search) write its `k` slots, and returns the
+    /// neighbours found.
+    private func searchOne(_ query: [Float], k: Int,
+                           _ fill: (UnsafePointer<Float>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Float>) -> nn_status)
+        throws(NearestError) -> [Neighbor] {
         try checkK(k)
         try query.validate(dimensions: dimensions, metric: metric)
         var ids = [UInt64](repeating: SearchResults.noID, count: k)
         var distances = [Float](repeating: .infinity, count: k)
-        // Held throughout, so that no change moves an id while its node is scored.
-        let status = withCatalog { catalog in
-            let nodes = allowed.compactMap { catalog.nodes[$0] }
-            return access.reading {
-                query.withUnsafeBufferPointer { q in
-                    nn_hnsw_search_nodes(graph, q.baseAddress!, k, nodes, nodes.count, &ids, &distances)
-                }
+        let status = query.withUnsafeBufferPointer { q in
+            ids.withUnsafeMutableBufferPointer { idBuffer in
+                distances.withUnsafeMutableBufferPointer { fill(q.baseAddress!, idBuffer.baseAddress!, $0.baseAddress!) }
             }
         }
         try NearestError.check(status)

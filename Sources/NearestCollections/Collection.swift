@@ -126,33 +126,38 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
            index.dimensions == configuration.dimensions, index.metric == configuration.metric {
             return (index, newest.change)
         }
-        do { return (try HNSWIndex(dimensions: configuration.dimensions, metric: configuration.metric,
-                                   configuration: configuration.hnsw), 0) } catch { throw .index(error) }
+        return (try emptyIndex(configuration), 0)
     }
 
     /// Replays the store's changes after `indexedChange` into the index. If the result does not
     /// agree with the store in size (a snapshot from elsewhere, say), rebuilds from every point.
     private func catchUp(to last: Int64) throws(CollectionError) {
-            for id in try store.deletions(after: indexedChange) where index.contains(UInt64(id)) {
-                try indexing { () throws(NearestError) in try index.remove(UInt64(id)) }
-            }
-            try store.vectors(changedAfter: indexedChange) { (ids, vectors) throws(CollectionError) in
-                try indexing { () throws(NearestError) in try index.add(Matrix(vectors), ids: ids.map { UInt64($0) }) }
-                changedSinceSnapshot += ids.count
-            }
-            if index.count != (try store.count()) {
-                index = try indexing { () throws(NearestError) in
-                    try HNSWIndex(dimensions: configuration.dimensions, metric: configuration.metric,
-                                  configuration: configuration.hnsw)
-                }
-                snapshotChange = 0
-                changedSinceSnapshot = 0
-                try store.vectors(changedAfter: 0) { (ids, vectors) throws(CollectionError) in
-                    try indexing { () throws(NearestError) in try index.add(Matrix(vectors), ids: ids.map { UInt64($0) }) }
-                    changedSinceSnapshot += ids.count
-                }
-            }
+        for id in try store.deletions(after: indexedChange) where index.contains(UInt64(id)) {
+            try indexing { () throws(NearestError) in try index.remove(UInt64(id)) }
+        }
+        try addPoints(changedAfter: indexedChange)
+        if index.count != (try store.count()) {
+            index = try Self.emptyIndex(configuration)
+            snapshotChange = 0
+            changedSinceSnapshot = 0
+            try addPoints(changedAfter: 0)
+        }
         indexedChange = last
+    }
+
+    /// Adds (or replaces) in the index every stored point written after `change`.
+    private func addPoints(changedAfter change: Int64) throws(CollectionError) {
+        try store.vectors(changedAfter: change) { (ids, vectors) throws(CollectionError) in
+            try indexing { () throws(NearestError) in try index.add(Matrix(vectors), ids: ids.map { UInt64($0) }) }
+            changedSinceSnapshot += ids.count
+        }
+    }
+
+    private static func emptyIndex(_ configuration: CollectionConfiguration) throws(CollectionError) -> HNSWIndex {
+        do {
+            return try HNSWIndex(dimensions: configuration.dimensions, metric: configuration.metric,
+                                 configuration: configuration.hnsw)
+        } catch { throw .index(error) }
     }
 
     /// Adds the pending points to the graph and, when the index has changed enough since the

@@ -41,28 +41,15 @@ package struct JSONReader {
     package mutating func point() throws(Failure) -> Point {
         skipSpace()
         guard at < end, bytes[at] == UInt8(ascii: "{") else { throw fail("a point must be an object") }
-        at += 1
         var members: [String: JSONValue] = [:]
         var vector: [Float]?
-        skipSpace()
-        if at < end, bytes[at] == UInt8(ascii: "}") { at += 1 } else {
-            while true {
-                skipSpace()
-                guard at < end, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-                let key = try string()
-                skipSpace()
-                guard at < end, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                at += 1
-                skipSpace()
+        if !open(closedBy: "}") {
+            repeat {
+                let key = try memberName()
                 if members[key] != nil || (key == "vector" && vector != nil) { throw fail("'\(key)' given twice") }
                 if key == "vector", at < end, bytes[at] == UInt8(ascii: "[") { vector = try floats() }
                 else { members[key] = try value() }
-                skipSpace()
-                guard at < end else { throw fail("unexpected end of input") }
-                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-                if bytes[at] == UInt8(ascii: "}") { at += 1; break }
-                throw fail("expected ',' or '}'")
-            }
+            } while try !closed(by: "}")
         }
         skipSpace()
         guard at == end else { throw fail("unexpected text after the point") }
@@ -71,11 +58,9 @@ package struct JSONReader {
 
     /// An array of numbers, as floats.
     private mutating func floats() throws(Failure) -> [Float] {
-        at += 1
         var values: [Float] = []
-        skipSpace()
-        if at < end, bytes[at] == UInt8(ascii: "]") { at += 1; return values }
-        while true {
+        if open(closedBy: "]") { return values }
+        repeat {
             skipSpace()
             guard at < end else { throw fail("unexpected end of input") }
             let c = bytes[at]
@@ -83,12 +68,40 @@ package struct JSONReader {
                 throw Failure(offset: at, reason: "'vector[\(values.count)]' is not a number")
             }
             values.append(Float(try number()))
-            skipSpace()
-            guard at < end else { throw fail("unexpected end of input") }
-            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-            if bytes[at] == UInt8(ascii: "]") { at += 1; return values }
-            throw fail("expected ',' or ']'")
-        }
+        } while try !closed(by: "]")
+        return values
+    }
+
+    // The steps every container shares: open it, read a member's name, close or go on.
+
+    /// Consumes the opening bracket, and `close` too when the container is empty: true then.
+    private mutating func open(closedBy close: Unicode.Scalar) -> Bool {
+        at += 1
+        skipSpace()
+        guard at < end, bytes[at] == UInt8(ascii: close) else { return false }
+        at += 1
+        return true
+    }
+
+    /// After an element: consumes ',' (false: more follow) or `close` (true: the end).
+    private mutating func closed(by close: Unicode.Scalar) throws(Failure) -> Bool {
+        skipSpace()
+        guard at < end else { throw fail("unexpected end of input") }
+        if bytes[at] == UInt8(ascii: ",") { at += 1; return false }
+        if bytes[at] == UInt8(ascii: close) { at += 1; return true }
+        throw fail("expected ',' or '\(close)'")
+    }
+
+    /// A member's name and the ':' after it.
+    private mutating func memberName() throws(Failure) -> String {
+        skipSpace()
+        guard at < end, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        let key = try string()
+        skipSpace()
+        guard at < end, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        at += 1
+        skipSpace()
+        return key
     }
 
     private func fail(_ reason: String) -> Failure { Failure(offset: at, reason: reason) }
@@ -119,39 +132,20 @@ package struct JSONReader {
     }
 
     private mutating func object() throws(Failure) -> [String: JSONValue] {
-        at += 1
         var members: [String: JSONValue] = [:]
-        skipSpace()
-        if at < end, bytes[at] == UInt8(ascii: "}") { at += 1; return members }
-        while true {
-            skipSpace()
-            guard at < end, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-            let key = try string()
-            skipSpace()
-            guard at < end, bytes[at] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-            at += 1
+        if open(closedBy: "}") { return members }
+        repeat {
+            let key = try memberName()
             members[key] = try value()
-            skipSpace()
-            guard at < end else { throw fail("unexpected end of input") }
-            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-            if bytes[at] == UInt8(ascii: "}") { at += 1; return members }
-            throw fail("expected ',' or '}'")
-        }
+        } while try !closed(by: "}")
+        return members
     }
 
     private mutating func array() throws(Failure) -> [JSONValue] {
-        at += 1
         var items: [JSONValue] = []
-        skipSpace()
-        if at < end, bytes[at] == UInt8(ascii: "]") { at += 1; return items }
-        while true {
-            items.append(try value())
-            skipSpace()
-            guard at < end else { throw fail("unexpected end of input") }
-            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-            if bytes[at] == UInt8(ascii: "]") { at += 1; return items }
-            throw fail("expected ',' or ']'")
-        }
+        if open(closedBy: "]") { return items }
+        repeat { items.append(try value()) } while try !closed(by: "]")
+        return items
     }
 
     private mutating func number() throws(Failure) -> Double {

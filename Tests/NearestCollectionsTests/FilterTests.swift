@@ -81,14 +81,17 @@ struct FilterTests {
 
 @Suite("The JSON Lines reader")
 struct JSONReaderTests {
-    func parse(_ text: String) throws -> JSONValue {
+    /// Runs `read` on a reader over `text`, NUL-terminated as the reader needs.
+    func reading<T>(_ text: String, _ read: (inout JSONReader) throws -> T) throws -> T {
         var bytes = Array(text.utf8)
         bytes.append(0)
         return try bytes.withUnsafeBufferPointer { buffer in
             var reader = JSONReader(buffer.baseAddress!, count: buffer.count - 1)
-            return try reader.document()
+            return try read(&reader)
         }
     }
+
+    func parse(_ text: String) throws -> JSONValue { try reading(text) { try $0.document() } }
 
     @Test("numbers read exactly as strtod reads them, on the fast path and off it")
     func numbers() throws {
@@ -121,14 +124,7 @@ struct JSONReaderTests {
         #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vector": [1, "2"]}"#)) }
         #expect(throws: JSONReader.Failure.self) { try Point(json: parse(#"{"id": 1, "vectors": [1]}"#)) }
         // The bulk path reads the vector straight into floats and must agree.
-        func bulkPoint(_ text: String) throws -> Point {
-            var bytes = Array(text.utf8)
-            bytes.append(0)
-            return try bytes.withUnsafeBufferPointer { buffer in
-                var reader = JSONReader(buffer.baseAddress!, count: buffer.count - 1)
-                return try reader.point()
-            }
-        }
+        func bulkPoint(_ text: String) throws -> Point { try reading(text) { try $0.point() } }
         let text = #"{"payload": {"a": 1}, "vector": [0.5, -1e-3, 2], "id": 7}"#
         #expect(try bulkPoint(text) == Point(json: parse(text)))
         for bad in [#"{"id": 1, "vector": [1, "2"]}"#, #"{"id": 1, "vector": [1, 2}"#, #"{"id": 1}"#,
