@@ -4,6 +4,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <math.h>
 
 #define NN_AVX2 __attribute__((target("avx2,fma")))
 #define NN_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -15,97 +16,86 @@ NN_AVX2 static inline float nn_hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Four independent accumulators hide the FMA latency; the tail (< 8 floats) runs scalar.
-NN_AVX2 static float nn_l2_avx2(const float *a, const float *b, size_t dim) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-        __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-        __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-        s1 = _mm256_fmadd_ps(d1, d1, s1);
-        s2 = _mm256_fmadd_ps(d2, d2, s2);
-        s3 = _mm256_fmadd_ps(d3, d3, s3);
-    }
-    for (; i + 8 <= dim; i += 8) {
-        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-        s0 = _mm256_fmadd_ps(d0, d0, s0);
-    }
-    float sum = nn_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < dim; i++) {
-        float d = a[i] - b[i];
-        sum += d * d;
-    }
-    return sum;
+// One step of each sum: s + (x - r)^2 for squared L2, s + x r for the dot product.
+NN_AVX2 NN_ROWS_INLINE __m256 nn_l2_step256(__m256 x, __m256 r, __m256 s) {
+    __m256 d = _mm256_sub_ps(x, r);
+    return _mm256_fmadd_ps(d, d, s);
 }
+NN_AVX2 NN_ROWS_INLINE __m256 nn_dot_step256(__m256 x, __m256 r, __m256 s) { return _mm256_fmadd_ps(x, r, s); }
+NN_AVX2 NN_ROWS_INLINE float nn_l2_step1(float x, float r, float s) { return fmaf(x - r, x - r, s); }
+NN_AVX2 NN_ROWS_INLINE float nn_dot_step1(float x, float r, float s) { return fmaf(x, r, s); }
 
-NN_AVX2 static float nn_dot_avx2(const float *a, const float *b, size_t dim) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= dim; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+// 32-float steps into four accumulators, 8-float steps into the first, the tail (< 8) scalar.
+#define NN_AVX2_ROWS(NAME, STEP, STEP1)                                                        \
+    NN_AVX2 NN_ROWS_INLINE void NAME(const float *q, const float *const *rows, size_t R,       \
+                                     size_t dim, float *out) {                                 \
+        __m256 s[4][4];                                                                        \
+        for (size_t r = 0; r < R; r++)                                                         \
+            for (size_t j = 0; j < 4; j++) s[r][j] = _mm256_setzero_ps();                      \
+        size_t i = 0;                                                                          \
+        for (; i + 32 <= dim; i += 32)                                                         \
+            for (size_t j = 0; j < 4; j++) {                                                   \
+                __m256 x = _mm256_loadu_ps(q + i + 8 * j);                                     \
+                for (size_t r = 0; r < R; r++)                                                 \
+                    s[r][j] = STEP(x, _mm256_loadu_ps(rows[r] + i + 8 * j), s[r][j]);          \
+            }                                                                                  \
+        for (; i + 8 <= dim; i += 8) {                                                         \
+            __m256 x = _mm256_loadu_ps(q + i);                                                 \
+            for (size_t r = 0; r < R; r++) s[r][0] = STEP(x, _mm256_loadu_ps(rows[r] + i), s[r][0]); \
+        }                                                                                      \
+        for (size_t r = 0; r < R; r++) {                                                       \
+            float sum = nn_hsum256(_mm256_add_ps(_mm256_add_ps(s[r][0], s[r][1]),              \
+                                                 _mm256_add_ps(s[r][2], s[r][3])));            \
+            for (size_t t = i; t < dim; t++) sum = STEP1(q[t], rows[r][t], sum);               \
+            out[r] = sum;                                                                      \
+        }                                                                                      \
     }
-    for (; i + 8 <= dim; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float sum = nn_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < dim; i++) sum += a[i] * b[i];
-    return sum;
-}
 
+NN_AVX2_ROWS(nn_l2_rows_avx2, nn_l2_step256, nn_l2_step1)
+NN_AVX2_ROWS(nn_dot_rows_avx2, nn_dot_step256, nn_dot_step1)
+
+NN_ROWS_FORMS(avx2, NN_AVX2)
 NN_KERNEL_FAMILY(avx2, NN_AVX2)
 
-// The tail (< 16 floats) is one masked load: masked-off lanes are neither read nor faulted.
-NN_AVX512 static float nn_l2_avx512(const float *a, const float *b, size_t dim) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= dim; i += 64) {
-        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-        __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-        __m512 d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
-        __m512 d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
-        s0 = _mm512_fmadd_ps(d0, d0, s0);
-        s1 = _mm512_fmadd_ps(d1, d1, s1);
-        s2 = _mm512_fmadd_ps(d2, d2, s2);
-        s3 = _mm512_fmadd_ps(d3, d3, s3);
-    }
-    for (; i + 16 <= dim; i += 16) {
-        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-        s0 = _mm512_fmadd_ps(d0, d0, s0);
-    }
-    if (i < dim) {
-        __mmask16 m = (__mmask16)((1u << (dim - i)) - 1);
-        __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
-        s1 = _mm512_fmadd_ps(d0, d0, s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+NN_AVX512 NN_ROWS_INLINE __m512 nn_l2_step512(__m512 x, __m512 r, __m512 s) {
+    __m512 d = _mm512_sub_ps(x, r);
+    return _mm512_fmadd_ps(d, d, s);
 }
+NN_AVX512 NN_ROWS_INLINE __m512 nn_dot_step512(__m512 x, __m512 r, __m512 s) { return _mm512_fmadd_ps(x, r, s); }
 
-NN_AVX512 static float nn_dot_avx512(const float *a, const float *b, size_t dim) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= dim; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+// 64-float steps into four accumulators, 16-float steps into the first, and the tail (< 16) as
+// one masked load into the second: masked-off lanes are neither read nor faulted.
+#define NN_AVX512_ROWS(NAME, STEP)                                                             \
+    NN_AVX512 NN_ROWS_INLINE void NAME(const float *q, const float *const *rows, size_t R,     \
+                                       size_t dim, float *out) {                               \
+        __m512 s[4][4];                                                                        \
+        for (size_t r = 0; r < R; r++)                                                         \
+            for (size_t j = 0; j < 4; j++) s[r][j] = _mm512_setzero_ps();                      \
+        size_t i = 0;                                                                          \
+        for (; i + 64 <= dim; i += 64)                                                         \
+            for (size_t j = 0; j < 4; j++) {                                                   \
+                __m512 x = _mm512_loadu_ps(q + i + 16 * j);                                    \
+                for (size_t r = 0; r < R; r++)                                                 \
+                    s[r][j] = STEP(x, _mm512_loadu_ps(rows[r] + i + 16 * j), s[r][j]);         \
+            }                                                                                  \
+        for (; i + 16 <= dim; i += 16) {                                                       \
+            __m512 x = _mm512_loadu_ps(q + i);                                                 \
+            for (size_t r = 0; r < R; r++) s[r][0] = STEP(x, _mm512_loadu_ps(rows[r] + i), s[r][0]); \
+        }                                                                                      \
+        if (i < dim) {                                                                         \
+            __mmask16 m = (__mmask16)((1u << (dim - i)) - 1);                                  \
+            __m512 x = _mm512_maskz_loadu_ps(m, q + i);                                        \
+            for (size_t r = 0; r < R; r++)                                                     \
+                s[r][1] = STEP(x, _mm512_maskz_loadu_ps(m, rows[r] + i), s[r][1]);             \
+        }                                                                                      \
+        for (size_t r = 0; r < R; r++)                                                         \
+            out[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[r][0], s[r][1]),       \
+                                                        _mm512_add_ps(s[r][2], s[r][3])));     \
     }
-    for (; i + 16 <= dim; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    if (i < dim) {
-        __mmask16 m = (__mmask16)((1u << (dim - i)) - 1);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
+
+NN_AVX512_ROWS(nn_l2_rows_avx512, nn_l2_step512)
+NN_AVX512_ROWS(nn_dot_rows_avx512, nn_dot_step512)
+NN_ROWS_FORMS(avx512, NN_AVX512)
 
 NN_KERNEL_FAMILY(avx512, NN_AVX512)
 
