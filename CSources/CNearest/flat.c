@@ -3,6 +3,7 @@
 
 #include "blas.h"
 #include "heap.h"
+#include "memory.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -82,8 +83,11 @@ static nn_status reserve(nn_flat *flat, size_t needed) {
     if (needed <= flat->capacity) return NN_OK;
     size_t capacity = flat->capacity ? flat->capacity : 1024;
     while (capacity < needed) capacity *= 2;
-    float *rows = realloc(flat->rows, capacity * flat->dim * sizeof(float));
+    // Not realloc: a fresh huge-page block (memory.h) keeps long scans off the TLB.
+    float *rows = nn_alloc_large(capacity * flat->dim * sizeof(float));
     if (!rows) return NN_ERR_NO_MEMORY;
+    if (flat->count) memcpy(rows, flat->rows, flat->count * flat->dim * sizeof(float));
+    free(flat->rows);
     flat->rows = rows;
     float *norms = realloc(flat->norms, capacity * sizeof(float));
     if (!norms) return NN_ERR_NO_MEMORY;  // rows grew, count did not: nothing is lost

@@ -1,11 +1,11 @@
 // HNSW storage and bulk insertion: node records in blocks that never move, the upper-layer
 // link store, level draws, and the parallel INSERT of a batch.
 #include "hnsw_internal.h"
+#include "memory.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 void nn_hnsw_params_default(nn_hnsw_params *params, size_t dim, nn_metric metric) {
     *params = (nn_hnsw_params){
@@ -87,19 +87,6 @@ size_t nn_hnsw_memory(const nn_hnsw *h) {
 // ---------------------------------------------------------------------------------------------
 // Growth. Only the writer calls these, and only before it publishes the new count.
 
-// Searches hop between random records, so once the graph outgrows the TLB's reach every hop
-// also misses the TLB. Blocks of 2 MiB or more are aligned for transparent huge pages.
-static char *allocate_block(size_t bytes) {
-    enum { HUGE_PAGE = 2u << 20 };
-    if (bytes < HUGE_PAGE) return aligned_alloc(64, bytes);
-    size_t rounded = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
-    char *block = aligned_alloc(HUGE_PAGE, rounded);
-#ifdef MADV_HUGEPAGE
-    if (block) madvise(block, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
-#endif
-    return block;
-}
-
 nn_status nn_ensure_blocks(nn_hnsw *h, size_t nodes) {
     size_t needed = (nodes + NN_BLOCK_NODES - 1) / NN_BLOCK_NODES;
     nn_blocks *b = atomic_load_explicit(&h->blocks, memory_order_relaxed);
@@ -123,7 +110,7 @@ nn_status nn_ensure_blocks(nn_hnsw *h, size_t nodes) {
         b = grown;
     }
     while (h->block_count < needed) {
-        char *block = allocate_block(NN_BLOCK_NODES * h->record_bytes);
+        char *block = nn_alloc_large(NN_BLOCK_NODES * h->record_bytes);
         if (!block) return NN_ERR_NO_MEMORY;
         b->block[h->block_count++] = block;
     }

@@ -9,21 +9,26 @@
 // Algorithm 4: walk the candidates nearest first and keep one only if it is closer to the base
 // than to every neighbour kept so far, which spreads links over directions instead of
 // spending them all on one dense cluster. `candidates` must be sorted nearest first.
+// A candidate meets the kept neighbours four at a time (one batched kernel call, stopping at the
+// first group with a closer one). Uses ctx->batch_rows and batch_distances as scratch.
 static size_t select_heuristic(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx,
                                const nn_scored *candidates, size_t n, size_t m, nn_scored *out) {
+    const float **kept_rows = ctx->batch_rows;
+    float *distances = ctx->batch_distances;
     size_t kept = 0, pruned = 0;
     for (size_t i = 0; i < n && kept < m; i++) {
         nn_scored e = candidates[i];
         const float *v = nn_vector(h, b, e.id);
         bool good = true;
-        for (size_t j = 0; j < kept; j++) {
-            if (h->distance(v, nn_vector(h, b, out[j].id), h->dim) < e.distance) {
-                good = false;
-                break;
-            }
+        for (size_t j = 0; j < kept && good; j += 4) {
+            size_t group = kept - j < 4 ? kept - j : 4;
+            h->distance_many(v, kept_rows + j, group, h->dim, distances);
+            for (size_t g = 0; g < group; g++) good &= !(distances[g] < e.distance);
         }
-        if (good) out[kept++] = e;
-        else if (pruned < m) ctx->pruned[pruned++] = e;  // at most m are ever used
+        if (good) {
+            kept_rows[kept] = v;
+            out[kept++] = e;
+        } else if (pruned < m) ctx->pruned[pruned++] = e;  // at most m are ever used
     }
     if (h->params.keep_pruned)
         for (size_t i = 0; i < pruned && kept < m; i++) out[kept++] = ctx->pruned[i];
