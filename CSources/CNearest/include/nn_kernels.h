@@ -14,10 +14,11 @@ extern "C" {
 /// Distance between two vectors of `dim` floats, as the metric defines it (see `nn_metric`).
 typedef float (*nn_distance_fn)(const float *_Nonnull a, const float *_Nonnull b, size_t dim);
 
-/// Distances from `query` to `n` vectors, `out[i]` to `rows[i]`, prefetching the next row while
-/// one is computed. This is the HNSW layer-0 neighbour scan (all unvisited neighbours of a node
-/// in one call) and the flat index's SIMD path. Rows are pointers, not indexes, because HNSW
-/// storage grows in blocks that never move.
+/// Distances from `query` to `n` vectors, `out[i]` to `rows[i]`: four rows at a time, the next
+/// four prefetched while they are computed, each distance the same bits as `nn_distance_fn`
+/// gives. This is the HNSW layer-0 neighbour scan (all unvisited neighbours of a node in one
+/// call) and the flat index's SIMD path. Rows are pointers, not indexes, because HNSW storage
+/// grows in blocks that never move.
 typedef void (*nn_distance_many_fn)(const float *_Nonnull query,
                                     const float *_Nonnull const *_Nonnull rows, size_t n,
                                     size_t dim, float *_Nonnull out);
