@@ -33,14 +33,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "peers"))
 sys.path.insert(0, HERE)
-from shim import load_shim  # noqa: E402
+from shim import METRICS, load_shim  # noqa: E402
 from hnsw_peers import (BENCHMARKS, TARGETS, Dataset, FaissAdapter, HnswlibAdapter,  # noqa: E402
                         UsearchAdapter, at_recall, data_dir, dataset_names, recall)
 
 OURS = "swift-nearest"
 PEERS = {"hnswlib": HnswlibAdapter, "faiss": FaissAdapter, "usearch": UsearchAdapter}
 DEFAULT_EF = "10,16,20,24,32,40,48,64,80,128"
-METRICS = {"l2": 0, "ip": 1, "cosine": 2}  # nn_metric
 
 
 def parse_arguments(argv):

@@ -30,15 +30,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(BENCHMARKS, "peers"))
 sys.path.insert(0, HERE)
+from shim import METRICS, load_shim  # noqa: E402  (no NumPy or BLAS: safe before the thread counts are set)
 
 LIBRARIES = ("swift-nearest", "faiss", "numpy")
-METRICS = {"l2": 0, "ip": 1, "cosine": 2}  # nn_metric
 
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=os.environ.get("NEAREST_DATA",
-                                                              os.path.join(os.path.dirname(BENCHMARKS), "..", "shared", "data")))
+    parser.add_argument("--data-dir", help="folder of datasets (default: $NEAREST_DATA, else ../shared/data)")
     parser.add_argument("--dataset", action="append", default=[], help="a dataset folder name; repeat (default: all)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--batches", default="1,16,256,all")
@@ -89,7 +88,6 @@ def worker(args):
     import numpy as np  # after the parent fixed the thread counts in the environment
     import faiss
     from flat_peers import FaissSearch, NumpySearch, load_dataset, recall
-    from shim import load_shim
 
     threads = args.worker
     faiss.omp_set_num_threads(threads)
@@ -123,11 +121,11 @@ def worker(args):
 
 def main(argv):
     args = parse_arguments(argv)
+    from flat_peers import data_dir, dataset_names
+    args.data_dir = data_dir(args)
     if args.worker:
         return worker(args)
-    if not args.dataset:
-        args.dataset = sorted(d for d in os.listdir(args.data_dir)
-                              if os.path.exists(os.path.join(args.data_dir, d, "base.fvecs")))
+    args.dataset = dataset_names(args.data_dir, args.dataset)
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))

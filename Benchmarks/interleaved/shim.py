@@ -7,6 +7,7 @@ import subprocess
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = os.path.dirname(HERE)
 REPOSITORY = os.path.dirname(BENCHMARKS)
+METRICS = {"l2": 0, "ip": 1, "cosine": 2}  # nn_metric, for the shim's `metric` arguments
 
 
 def load_shim():

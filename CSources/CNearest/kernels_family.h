@@ -18,6 +18,8 @@
 
 #include "nn_kernels.h"
 
+#include <math.h>
+
 // Prefetch the first cache lines of the row scanned next while this one is computed.
 #define NN_PREFETCH_ROW(p, bytes)                                                    \
     do {                                                                             \
@@ -28,6 +30,11 @@
     } while (0)
 
 #define NN_ROWS_INLINE static inline __attribute__((always_inline))
+
+// One scalar step of each sum, for the bodies' tails: s + (x - r)^2 for squared L2, s + x r for
+// the dot product. Always inlined, so they compile with the calling body's instruction set.
+NN_ROWS_INLINE float nn_l2_step1(float x, float r, float s) { return fmaf(x - r, x - r, s); }
+NN_ROWS_INLINE float nn_dot_step1(float x, float r, float s) { return fmaf(x, r, s); }
 
 // The four primitives NN_KERNEL_FAMILY wants, from one body each.
 #define NN_ROWS_FORMS(SFX, ATTR)                                                               \

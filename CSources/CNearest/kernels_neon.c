@@ -4,15 +4,12 @@
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
-#include <math.h>
 
 static inline float32x4_t nn_l2_step_neon(float32x4_t x, float32x4_t r, float32x4_t s) {
     float32x4_t d = vsubq_f32(x, r);
     return vfmaq_f32(s, d, d);
 }
 static inline float32x4_t nn_dot_step_neon(float32x4_t x, float32x4_t r, float32x4_t s) { return vfmaq_f32(s, x, r); }
-static inline float nn_l2_step1(float x, float r, float s) { return fmaf(x - r, x - r, s); }
-static inline float nn_dot_step1(float x, float r, float s) { return fmaf(x, r, s); }
 
 // 16-float steps into four accumulators, 4-float steps into the first, the tail (< 4) scalar.
 #define NN_NEON_ROWS(NAME, STEP, STEP1)                                                        \

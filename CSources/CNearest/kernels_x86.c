@@ -4,7 +4,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <math.h>
 
 #define NN_AVX2 __attribute__((target("avx2,fma")))
 #define NN_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -16,14 +15,12 @@ NN_AVX2 static inline float nn_hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// One step of each sum: s + (x - r)^2 for squared L2, s + x r for the dot product.
+// One vector step of each sum: s + (x - r)^2 for squared L2, s + x r for the dot product.
 NN_AVX2 NN_ROWS_INLINE __m256 nn_l2_step256(__m256 x, __m256 r, __m256 s) {
     __m256 d = _mm256_sub_ps(x, r);
     return _mm256_fmadd_ps(d, d, s);
 }
 NN_AVX2 NN_ROWS_INLINE __m256 nn_dot_step256(__m256 x, __m256 r, __m256 s) { return _mm256_fmadd_ps(x, r, s); }
-NN_AVX2 NN_ROWS_INLINE float nn_l2_step1(float x, float r, float s) { return fmaf(x - r, x - r, s); }
-NN_AVX2 NN_ROWS_INLINE float nn_dot_step1(float x, float r, float s) { return fmaf(x, r, s); }
 
 // 32-float steps into four accumulators, 8-float steps into the first, the tail (< 8) scalar.
 #define NN_AVX2_ROWS(NAME, STEP, STEP1)                                                        \
