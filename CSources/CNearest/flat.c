@@ -2,7 +2,7 @@
 #include "nn_flat.h"
 
 #include "blas.h"
-#include "heap.h"
+#include "topk.h"
 #include "memory.h"
 
 #include <cblas.h>
@@ -123,6 +123,7 @@ typedef struct search_job {
     size_t nq;
     size_t k;              // results per query (<= count)
     size_t keep;           // candidates kept per query before the final cut
+    size_t slots;          // pairs of storage per top-k (topk_slots of k, or of keep)
     size_t chunks;         // SIMD path: row ranges per query
     size_t query_block;    // sgemm path: queries per task
     size_t ranges;         // sgemm path: row ranges per query block
@@ -142,36 +143,30 @@ static void write_results(const search_job *job, size_t q, const nn_scored *best
     }
 }
 
-// A full heap and rows in increasing id: a row enters only if strictly nearer than the worst.
-static inline void offer_nearer(nn_heap *heap, const float *d, size_t r0, size_t n, float *worst) {
-    for (size_t j = 0; j < n; j++) {
-        if (!(d[j] < *worst)) continue;
-        nn_topk_offer(heap, (nn_scored){d[j], (uint32_t)(r0 + j)});
-        *worst = heap->items[0].distance;
-    }
-}
+// Offers the distances of rows [r0, r0 + n) to `top`. Once it holds k rows, most rows are not
+// nearer than its bound: that test runs LANES rows at a time (a vector compare), and only a
+// group with a row that passes is offered.
+enum { LANES = NN_TOPK_BATCH };
 
-// Offers the distances of rows [r0, r0 + n), in increasing id, to a bounded top-k heap. Once
-// the heap is full a row enters only if strictly nearer than the worst kept (a tie goes to the
-// smaller id, already in), and most rows are not: that test runs LANES rows at a time against
-// a local copy of the worst distance (vectorized), and only a group with a winner is looked at
-// row by row. Same results as nn_topk_offer on every row.
-static inline void offer_rows(nn_heap *heap, const float *d, size_t r0, size_t n) {
-    enum { LANES = 16 };
+static inline void offer_rows(nn_topk *top, const float *d, size_t r0, size_t n) {
     size_t j = 0;
-    for (; j < n && heap->size < heap->capacity; j++) nn_topk_offer(heap, (nn_scored){d[j], (uint32_t)(r0 + j)});
-    if (j == n) return;
-    float worst = heap->items[0].distance;
+    for (; j < n && top->size < top->k; j++) nn_topk_push(top, d[j], (uint32_t)(r0 + j));
     for (; j + LANES <= n; j += LANES) {
+        float bound = top->bound;
         int any = 0;
-        for (size_t l = 0; l < LANES; l++) any |= d[j + l] < worst;
-        if (any) offer_nearer(heap, d + j, r0 + j, LANES, &worst);
+        for (size_t l = 0; l < LANES; l++) any |= d[j + l] < bound;
+        if (any) nn_topk_push_batch(top, d + j, (uint32_t)(r0 + j), LANES);
     }
-    offer_nearer(heap, d + j, r0 + j, n - j, &worst);
+    if (j < n) nn_topk_push_batch(top, d + j, (uint32_t)(r0 + j), n - j);
 }
 
-// The exact scan of rows [lo, hi) into a bounded top-k heap, with the SIMD kernel.
-static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_heap *heap) {
+// Storage for a top-k of k (topk.h): the k kept and room for k + 32 appends before a cut.
+// Larger buffers cut less often but raise the bound later: at d = 128, k + 128 and k + 512
+// selected more slowly than this.
+static size_t topk_slots(size_t k) { return 2 * k + 32; }
+
+// The exact scan of rows [lo, hi) into a top-k, with the SIMD kernel.
+static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_topk *top) {
     float scores[SIMD_BLOCK];
     const float *rows[SIMD_BLOCK];
     nn_distance_many_fn many = flat->kernels.distance_many[flat->metric];
@@ -179,7 +174,7 @@ static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t
         size_t n = hi - r0 < SIMD_BLOCK ? hi - r0 : SIMD_BLOCK;
         for (size_t j = 0; j < n; j++) rows[j] = flat->rows + (r0 + j) * flat->dim;
         many(query, rows, n, flat->dim, scores);
-        offer_rows(heap, scores, r0, n);
+        offer_rows(top, scores, r0, n);
     }
 }
 
@@ -192,27 +187,28 @@ static void simd_task(void *raw, size_t task, size_t worker) {
     size_t per = (flat->count + job->chunks - 1) / job->chunks;
     size_t lo = chunk * per < flat->count ? chunk * per : flat->count;
     size_t hi = lo + per < flat->count ? lo + per : flat->count;
-    nn_heap heap = nn_heap_over(job->partial + task * job->k, job->k);
-    scan_rows(flat, job->queries + q * job->ldq, lo, hi, &heap);
+    nn_topk top = nn_topk_over(job->partial + task * job->slots, job->slots, job->k);
+    scan_rows(flat, job->queries + q * job->ldq, lo, hi, &top);
     // Unfilled slots (a range shorter than k) stay marked with +Inf and are skipped at merge.
-    for (size_t i = heap.size; i < job->k; i++) heap.items[i] = (nn_scored){INFINITY, UINT32_MAX};
+    for (size_t i = nn_topk_finish(&top); i < job->k; i++) top.items[i] = (nn_scored){INFINITY, UINT32_MAX};
 }
 
 static void simd_merge(search_job *job) {
-    nn_scored *merged = job->partial;  // reuse: query q's chunks are contiguous
+    size_t k = job->k;
     for (size_t q = 0; q < job->nq; q++) {
-        nn_scored *all = merged + q * job->chunks * job->k;
-        size_t n = job->chunks * job->k;
-        nn_scored_sort(all, n);
-        write_results(job, q, all, job->k);
+        nn_scored *all = job->partial + q * job->chunks * job->slots;  // query q's chunks, in a row
+        for (size_t c = 1; c < job->chunks; c++) memmove(all + c * k, all + c * job->slots, k * sizeof *all);
+        nn_scored_sort(all, job->chunks * k);
+        write_results(job, q, all, k);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Blocked sgemm path. A task multiplies a block of queries by a range of rows, one row block
-// at a time, and keeps each query's best `keep` approximate distances in a bounded heap. With
-// fewer query blocks than threads, the rows are split instead, so no worker packs rows another
-// worker also packs; each range keeps its own heaps and `blas_merge_task` merges them per query.
+// at a time, and keeps each query's best `keep` approximate distances in a top-k (topk.h).
+// With fewer query blocks than threads, the rows are split instead, so no worker packs rows
+// another worker also packs; each range keeps its own top-ks and `blas_merge_task` merges them
+// per query.
 
 static float blas_distance(nn_metric metric, float dot, float row_norm, float query_norm) {
     switch (metric) {
@@ -228,29 +224,29 @@ static float blas_distance(nn_metric metric, float dot, float row_norm, float qu
 }
 
 // Turns one query's dot products with rows [r0, r0 + n) into distances, in place (a vector
-// loop: the metric is a constant here), and offers them to its heap.
+// loop: the metric is a constant here), and offers them.
 static inline __attribute__((always_inline)) void
 select_row_block(nn_metric metric, float *scores, const float *row_norms, float query_norm,
-                 size_t r0, size_t n, nn_heap *heap) {
+                 size_t r0, size_t n, nn_topk *top) {
     for (size_t j = 0; j < n; j++) scores[j] = blas_distance(metric, scores[j], row_norms[j], query_norm);
-    offer_rows(heap, scores, r0, n);
+    offer_rows(top, scores, r0, n);
 }
 
 static inline __attribute__((always_inline)) void
 select_block_as(nn_metric metric, float *scores, size_t nq, const float *row_norms,
-                const float *query_norms, size_t r0, size_t nr, nn_heap *heaps) {
+                const float *query_norms, size_t r0, size_t nr, nn_topk *tops) {
     for (size_t i = 0; i < nq; i++)
-        select_row_block(metric, scores + i * nr, row_norms, query_norms[i], r0, nr, &heaps[i]);
+        select_row_block(metric, scores + i * nr, row_norms, query_norms[i], r0, nr, &tops[i]);
 }
 
-// The selection after one sgemm: nq x nr dot products, row-major, into nq heaps. The switch
+// The selection after one sgemm: nq x nr dot products, row-major, into nq top-ks. The switch
 // is outside the loops, each case an inlined copy for its metric.
 static void select_block(nn_metric metric, float *scores, size_t nq, const float *row_norms,
-                         const float *query_norms, size_t r0, size_t nr, nn_heap *heaps) {
+                         const float *query_norms, size_t r0, size_t nr, nn_topk *tops) {
     switch (metric) {
-    case NN_METRIC_L2: select_block_as(NN_METRIC_L2, scores, nq, row_norms, query_norms, r0, nr, heaps); break;
-    case NN_METRIC_IP: select_block_as(NN_METRIC_IP, scores, nq, row_norms, query_norms, r0, nr, heaps); break;
-    case NN_METRIC_COSINE: select_block_as(NN_METRIC_COSINE, scores, nq, row_norms, query_norms, r0, nr, heaps); break;
+    case NN_METRIC_L2: select_block_as(NN_METRIC_L2, scores, nq, row_norms, query_norms, r0, nr, tops); break;
+    case NN_METRIC_IP: select_block_as(NN_METRIC_IP, scores, nq, row_norms, query_norms, r0, nr, tops); break;
+    case NN_METRIC_COSINE: select_block_as(NN_METRIC_COSINE, scores, nq, row_norms, query_norms, r0, nr, tops); break;
     }
 }
 
@@ -275,9 +271,10 @@ static float query_norm(const nn_flat *flat, const float *query) {
 // expansion loses digits to cancellation, and this makes both paths report the same distances.
 // When rows were left out, `cutoff` is an approximate distance none of them ranks before; if
 // such a row could still beat the k-th kept one within the expansion's error bound, the
-// query is scanned exactly instead. `items` has room for at least k pairs.
-static void finish_query(const search_job *job, size_t q, nn_scored *items, size_t n, bool some_left_out,
-                         float cutoff) {
+// query is scanned exactly instead, into `items`: room for `capacity` pairs, at least
+// k + NN_TOPK_BATCH when rows were left out.
+static void finish_query(const search_job *job, size_t q, nn_scored *items, size_t n, size_t capacity,
+                         bool some_left_out, float cutoff) {
     const nn_flat *flat = job->flat;
     const float *query = job->queries + q * job->ldq;
     for (size_t c = 0; c < n; c++)
@@ -287,10 +284,10 @@ static void finish_query(const search_job *job, size_t q, nn_scored *items, size
         float kth = items[job->k - 1].distance;
         float error = expansion_error(flat, query_norm(flat, query));
         if (!(cutoff - 2.0f * error > kth)) {  // also taken when the bound is NaN or infinite
-            nn_heap heap = nn_heap_over(items, job->k);
-            scan_rows(flat, query, 0, flat->count, &heap);
-            nn_scored_sort(heap.items, heap.size);
-            n = heap.size;
+            nn_topk top = nn_topk_over(items, capacity, job->k);
+            scan_rows(flat, query, 0, flat->count, &top);
+            n = nn_topk_finish(&top);
+            nn_scored_sort(items, n);
         }
     }
     write_results(job, q, items, n);
@@ -358,43 +355,47 @@ static void blas_task(void *raw, size_t task, size_t worker) {
     size_t lo = range * per < flat->count ? range * per : flat->count;
     size_t hi = lo + per < flat->count ? lo + per : flat->count;
 
-    // Scratch: the score block, the heaps, the query norms and, with one range, the heaps'
-    // storage (with several, it is job->partial, where the merge finds it).
+    // Scratch: the score block, the top-ks and their storage, the query norms.
     size_t row_block = hi - lo < BLAS_ROW_BLOCK ? hi - lo : BLAS_ROW_BLOCK;
     size_t score_bytes = nq * row_block * sizeof(float);
-    size_t heap_bytes = nq * sizeof(nn_heap);
+    size_t top_bytes = nq * sizeof(nn_topk);
+    size_t kept_bytes = nq * job->slots * sizeof(nn_scored);
     size_t norm_bytes = nq * sizeof(float);
-    size_t kept_bytes = ranges == 1 ? nq * keep * sizeof(nn_scored) : 0;
-    scratch *mem = scratch_take(flat->scratch, score_bytes + heap_bytes + norm_bytes + kept_bytes);
+    scratch *mem = scratch_take(flat->scratch, score_bytes + top_bytes + kept_bytes + norm_bytes);
     if (!mem) {
         job->failed = true;
         return;
     }
+    // score_bytes and top_bytes are multiples of 8, which nn_topk and nn_scored need.
     float *scores = (float *)mem->data;
-    nn_heap *heaps = (nn_heap *)(mem->data + score_bytes);  // score_bytes is a multiple of 8
-    float *query_norms = (float *)(mem->data + score_bytes + heap_bytes);
-    nn_scored *kept = ranges == 1 ? (nn_scored *)(mem->data + score_bytes + heap_bytes + norm_bytes)
-                                  : job->partial + q0 * ranges * keep;
+    nn_topk *tops = (nn_topk *)(mem->data + score_bytes);
+    nn_scored *kept = (nn_scored *)(mem->data + score_bytes + top_bytes);
+    float *query_norms = (float *)(mem->data + score_bytes + top_bytes + kept_bytes);
 
     const float *queries = job->queries + q0 * job->ldq;
     for (size_t i = 0; i < nq; i++) {
-        // Query q's heaps from every range lie side by side (q * ranges + range), for the merge.
-        heaps[i] = nn_heap_over(kept + (i * ranges + range) * keep, keep);
+        tops[i] = nn_topk_over(kept + i * job->slots, job->slots, keep);
         query_norms[i] = query_norm(flat, queries + i * job->ldq);
     }
     for (size_t r0 = lo; r0 < hi; r0 += BLAS_ROW_BLOCK) {
         size_t nr = hi - r0 < BLAS_ROW_BLOCK ? hi - r0 : BLAS_ROW_BLOCK;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nr, (int)dim, 1.0f,
                     queries, (int)job->ldq, flat->rows + r0 * dim, (int)dim, 0.0f, scores, (int)nr);
-        select_block(flat->metric, scores, nq, flat->norms + r0, query_norms, r0, nr, heaps);
+        select_block(flat->metric, scores, nq, flat->norms + r0, query_norms, r0, nr, tops);
     }
     for (size_t i = 0; i < nq; i++) {
-        nn_heap *heap = &heaps[i];
+        nn_topk *top = &tops[i];
+        size_t n = nn_topk_finish(top);  // the k-th kept, if `keep` came, is items[keep - 1]
         if (ranges == 1) {
-            bool some_left_out = heap->size == keep && keep < flat->count;
-            finish_query(job, q0 + i, heap->items, heap->size, some_left_out, heap->items[0].distance);
-        } else {  // a range shorter than `keep` leaves slots the merge skips
-            for (size_t c = heap->size; c < keep; c++) heap->items[c] = (nn_scored){INFINITY, UINT32_MAX};
+            bool some_left_out = n == keep && keep < flat->count;
+            float cutoff = some_left_out ? top->items[keep - 1].distance : INFINITY;
+            finish_query(job, q0 + i, top->items, n, job->slots, some_left_out, cutoff);
+        } else {
+            // Query q's candidates from every range lie side by side (q * ranges + range), for
+            // the merge; a range shorter than `keep` leaves slots the merge skips.
+            nn_scored *merged = job->partial + ((q0 + i) * ranges + range) * keep;
+            memcpy(merged, top->items, n * sizeof *merged);
+            for (size_t c = n; c < keep; c++) merged[c] = (nn_scored){INFINITY, UINT32_MAX};
         }
     }
     scratch_give(flat->scratch, mem);
@@ -414,7 +415,8 @@ static void blas_merge_task(void *raw, size_t task, size_t worker) {
         size_t n = 0;
         while (n < keep && all[n].id != UINT32_MAX) n++;
         bool some_left_out = n == keep && keep < job->flat->count;
-        finish_query(job, q, all, n, some_left_out, some_left_out ? all[keep - 1].distance : INFINITY);
+        finish_query(job, q, all, n, job->ranges * keep, some_left_out,
+                     some_left_out ? all[keep - 1].distance : INFINITY);
     }
 }
 
@@ -428,6 +430,7 @@ static nn_status blas_search(search_job *job, nn_pool *pool, size_t threads) {
     nn_blas_single_threaded();
     size_t extra = 2 * job->k + 8;
     job->keep = extra < flat->count ? extra : flat->count;
+    job->slots = topk_slots(job->keep);
     size_t blocks = (job->nq + BLAS_QUERY_BLOCK - 1) / BLAS_QUERY_BLOCK;
     job->ranges = 1;
     if (blocks >= threads) {
@@ -486,7 +489,8 @@ nn_status nn_flat_search_path(const nn_flat *flat, nn_pool *pool, const float *q
             if (chunks > most) chunks = most ? most : 1;
         }
         job.chunks = chunks;
-        job.partial = malloc(nq * chunks * job.k * sizeof(nn_scored));
+        job.slots = topk_slots(job.k);
+        job.partial = malloc(nq * chunks * job.slots * sizeof(nn_scored));
         if (!job.partial) {
             free(normalized);
             return NN_ERR_NO_MEMORY;

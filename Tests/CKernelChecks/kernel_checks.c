@@ -1,4 +1,5 @@
 #include "CKernelChecks.h"
+#include "check_random.h"
 #include "nn_kernels.h"
 
 #include <math.h>
@@ -7,13 +8,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-static uint64_t next_random(uint64_t *state) {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    return *state;
-}
 
 static float random_float(uint64_t *state) {
     return (float)((double)(next_random(state) >> 11) / (double)(1ull << 53) * 2.0 - 1.0);

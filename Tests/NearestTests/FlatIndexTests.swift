@@ -1,3 +1,4 @@
+import CKernelChecks
 import COpenBLAS
 import Nearest
 import NearestTestSupport
@@ -389,6 +390,14 @@ struct FlatIndexErrorTests {
 
 @Suite("FlatIndex ties")
 struct FlatIndexTieTests {
+    @Test("the flat index's top-k selection keeps what a full sort keeps, ties to the smaller id, NaN as +Inf (20,000 random streams)")
+    func topKSelectionMatchesSort() {
+        var message = [CChar](repeating: 0, count: 512)
+        let failures = nn_check_topk(&message, message.count)
+        let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        #expect(failures == 0, "\(failures) top-k mismatches; first: \(text)")
+    }
+
     @Test("copies of one vector come back in id order with equal distances, on both paths",
           arguments: Metric.allCases)
     func fewCopiesInIdOrder(metric: Metric) throws {

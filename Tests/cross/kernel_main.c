@@ -1,5 +1,6 @@
-// Runs the kernel checks of every instruction set this CPU has, as a standalone program: built
-// for arm64 with gcc-aarch64-linux-gnu and run under qemu-user, it tests the NEON kernels.
+// Runs the kernel checks of every instruction set this CPU has, and the top-k selection's, as a
+// standalone program: built for arm64 with gcc-aarch64-linux-gnu and run under qemu-user, it
+// tests the NEON kernels.
 // See .ci/cross-kernels.
 #include "CKernelChecks.h"
 
@@ -16,5 +17,8 @@ int main(void) {
         failures ? failed++ : passed++;
     }
     printf("kernels: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    char message[512];
+    int topk_failures = nn_check_topk(message, sizeof message);
+    printf("top-k selection: %s%s\n", topk_failures ? "FAILED: " : "ok", topk_failures ? message : "");
+    return failed || topk_failures ? 1 : 0;
 }

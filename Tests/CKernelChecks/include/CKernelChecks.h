@@ -12,4 +12,9 @@
 /// failures and writes the first into `message`; -1 when `isa` cannot run here.
 int nn_check_kernels(nn_isa isa, char *_Nonnull message, size_t message_size);
 
+/// Runs the flat index's top-k selection (quickselect, threshold and cut) over 20,000 random
+/// streams, with ties, signed zeros, infinities and NaN, and compares each result with a sort.
+/// Returns the number of failures and writes the first into `message`.
+int nn_check_topk(char *_Nonnull message, size_t message_size);
+
 #endif
