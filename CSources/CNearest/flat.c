@@ -127,7 +127,7 @@ typedef struct search_job {
     size_t chunks;         // SIMD path: row ranges per query
     size_t query_block;    // sgemm path: queries per task
     size_t ranges;         // sgemm path: row ranges per query block
-    nn_scored *partial;    // SIMD path: nq * chunks * k pairs; sgemm path: nq * ranges * keep
+    nn_scored *partial;    // SIMD path: nq * chunks * slots pairs; sgemm path: nq * ranges * keep
     uint64_t *ids;
     float *distances;
     size_t out_k;          // the caller's k (>= k), for the output stride
@@ -160,9 +160,9 @@ static inline void offer_rows(nn_topk *top, const float *d, size_t r0, size_t n)
     if (j < n) nn_topk_push_batch(top, d + j, (uint32_t)(r0 + j), n - j);
 }
 
-// Storage for a top-k of k (topk.h): the k kept and room for k + 32 appends before a cut.
-// Larger buffers cut less often but raise the bound later: at d = 128, k + 128 and k + 512
-// selected more slowly than this.
+// Storage for a top-k of k (topk.h): the k kept and k + 32 more, so that a cut comes after
+// about k + 16 appends. Larger buffers cut less often but lower the bound later: at d = 128,
+// k + 128 and k + 512 selected more slowly than this.
 static size_t topk_slots(size_t k) { return 2 * k + 32; }
 
 // The exact scan of rows [lo, hi) into a top-k, with the SIMD kernel.
@@ -278,7 +278,8 @@ static void finish_query(const search_job *job, size_t q, nn_scored *items, size
     const nn_flat *flat = job->flat;
     const float *query = job->queries + q * job->ldq;
     for (size_t c = 0; c < n; c++)
-        items[c].distance = flat->kernels.distance[flat->metric](query, flat->rows + (size_t)items[c].id * flat->dim, flat->dim);
+        items[c].distance = nn_not_nan(  // as the SIMD path's top-k keeps it, so the paths agree
+            flat->kernels.distance[flat->metric](query, flat->rows + (size_t)items[c].id * flat->dim, flat->dim));
     nn_scored_sort(items, n);
     if (some_left_out) {
         float kth = items[job->k - 1].distance;
@@ -357,7 +358,7 @@ static void blas_task(void *raw, size_t task, size_t worker) {
 
     // Scratch: the score block, the top-ks and their storage, the query norms.
     size_t row_block = hi - lo < BLAS_ROW_BLOCK ? hi - lo : BLAS_ROW_BLOCK;
-    size_t score_bytes = nq * row_block * sizeof(float);
+    size_t score_bytes = (nq * row_block * sizeof(float) + 63) / 64 * 64;  // the top-ks follow
     size_t top_bytes = nq * sizeof(nn_topk);
     size_t kept_bytes = nq * job->slots * sizeof(nn_scored);
     size_t norm_bytes = nq * sizeof(float);
@@ -366,7 +367,7 @@ static void blas_task(void *raw, size_t task, size_t worker) {
         job->failed = true;
         return;
     }
-    // score_bytes and top_bytes are multiples of 8, which nn_topk and nn_scored need.
+    // score_bytes and top_bytes are multiples of 8, the alignment nn_topk and nn_scored need.
     float *scores = (float *)mem->data;
     nn_topk *tops = (nn_topk *)(mem->data + score_bytes);
     nn_scored *kept = (nn_scored *)(mem->data + score_bytes + top_bytes);

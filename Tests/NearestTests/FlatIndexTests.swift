@@ -398,6 +398,25 @@ struct FlatIndexTieTests {
         #expect(failures == 0, "\(failures) top-k mismatches; first: \(text)")
     }
 
+    @Test("an inner product that overflows both ways (Inf - Inf) is never reported as NaN, and both paths agree",
+          arguments: InstructionSet.supported)
+    func overflowingInnerProductIsNotNaN(isa: InstructionSet) throws {
+        // Row 0's halves overflow to +Inf and -Inf against the query: a kernel that sums them in
+        // separate accumulators gets NaN, which ranks as +Inf; one that sums in order gets +Inf.
+        let big: Float = 1e38
+        let half = [Float](repeating: big, count: 64)
+        let rows = [half + half.map { -$0 }, [1] + [Float](repeating: 0, count: 127),
+                    [Float](repeating: 0, count: 127) + [1], [Float](repeating: -1, count: 128)]
+        let index = try FlatIndex(dimensions: 128, metric: .innerProduct, instructionSet: isa)
+        try index.add(matrix(rows + [[Float](repeating: 0.5, count: 128)]))
+        let query = matrix([[Float](repeating: big, count: 128)])
+        let simd = try index.search(query, k: 5, path: .simd)
+        let blas = try index.search(query, k: 5, path: .blas)
+        expectIdentical(simd, blas, "\(isa.rawValue)")
+        #expect(!simd.distances.contains { $0.isNaN }, "\(isa.rawValue): \(simd.distances)")
+        #expect(Set(simd.ids) == [0, 1, 2, 3, 4] && simd.ids.last! == 3, "\(isa.rawValue): \(simd.ids)")
+    }
+
     @Test("copies of one vector come back in id order with equal distances, on both paths",
           arguments: Metric.allCases)
     func fewCopiesInIdOrder(metric: Metric) throws {
