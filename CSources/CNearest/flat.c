@@ -165,8 +165,8 @@ static inline void offer_rows(nn_topk *top, const float *d, size_t r0, size_t n)
 // k + 128 and k + 512 selected more slowly than this.
 static size_t topk_slots(size_t k) { return 2 * k + 32; }
 
-// The exact scan of rows [lo, hi) into a top-k, with the SIMD kernel.
-static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_topk *top) {
+// The exact scan of rows [lo, hi) into a top-k, with the SIMD kernel, in order.
+static void scan_range(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_topk *top) {
     float scores[SIMD_BLOCK];
     const float *rows[SIMD_BLOCK];
     nn_distance_many_fn many = flat->kernels.distance_many[flat->metric];
@@ -175,6 +175,61 @@ static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t
         for (size_t j = 0; j < n; j++) rows[j] = flat->rows + (r0 + j) * flat->dim;
         many(query, rows, n, flat->dim, scores);
         offer_rows(top, scores, r0, n);
+    }
+}
+
+// Rows far apart in memory, streamed side by side: one core reads memory faster with several
+// sequential streams in flight than with one, as more of its prefetchers work at once. One
+// query, one thread, in one process: MiniLM 9.6-11.5 GB/s in order, 15.6-18.3 with 8 streams;
+// Fashion 11.1-13.1 and 14.3-21.2; 4 streams gained about half as much, 12 and 16 no more
+// than 8; SIFT (5 MB, in cache) the same either way.
+enum {
+    STREAMS = 8,             // row ranges scanned side by side
+    STREAM_SLOTS = 4096,     // top-k storage for all of them, on the stack (32 KiB): k <= 240
+    STREAM_ROWS_MIN = 8192,  // fewer rows are scanned in order
+};
+
+static void sort_by_id(nn_scored *items, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        nn_scored x = items[i];
+        size_t j = i;
+        for (; j > 0 && items[j - 1].id > x.id; j--) items[j] = items[j - 1];
+        items[j] = x;
+    }
+}
+
+// The exact scan of rows [lo, hi) into an empty top-k: as STREAMS equal ranges side by side
+// (each kernel call takes rows from all of them in turn), each range into its own top-k, whose
+// best are then offered to `top` range by range, so in increasing id. Small scans and large k
+// scan in order.
+static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_topk *top) {
+    size_t slots = topk_slots(top->k), per = (hi - lo) / STREAMS;
+    if (hi - lo < STREAM_ROWS_MIN || STREAMS * slots > STREAM_SLOTS) {
+        scan_range(flat, query, lo, hi, top);
+        return;
+    }
+    nn_scored storage[STREAM_SLOTS];
+    nn_topk parts[STREAMS];
+    for (size_t m = 0; m < STREAMS; m++) parts[m] = nn_topk_over(storage + m * slots, slots, top->k);
+    enum { GROUP = SIMD_BLOCK / STREAMS };  // rows per range per kernel call
+    float scores[SIMD_BLOCK], mine[GROUP];
+    const float *rows[SIMD_BLOCK];
+    nn_distance_many_fn many = flat->kernels.distance_many[flat->metric];
+    for (size_t i0 = 0; i0 < per; i0 += GROUP) {
+        size_t n = per - i0 < GROUP ? per - i0 : GROUP;
+        for (size_t i = 0; i < n; i++)
+            for (size_t m = 0; m < STREAMS; m++) rows[i * STREAMS + m] = flat->rows + (lo + m * per + i0 + i) * flat->dim;
+        many(query, rows, n * STREAMS, flat->dim, scores);
+        for (size_t m = 0; m < STREAMS; m++) {
+            for (size_t i = 0; i < n; i++) mine[i] = scores[i * STREAMS + m];
+            offer_rows(&parts[m], mine, lo + m * per + i0, n);
+        }
+    }
+    scan_range(flat, query, lo + STREAMS * per, hi, &parts[STREAMS - 1]);  // the last few rows
+    for (size_t m = 0; m < STREAMS; m++) {
+        size_t kept = nn_topk_finish(&parts[m]);
+        sort_by_id(parts[m].items, kept);
+        for (size_t c = 0; c < kept; c++) nn_topk_push(top, parts[m].items[c].distance, parts[m].items[c].id);
     }
 }
 
