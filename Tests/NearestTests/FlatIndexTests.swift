@@ -465,6 +465,31 @@ struct FlatIndexTieTests {
             }
         }
     }
+
+    @Test("a scan large enough to run as side-by-side ranges still returns the smallest of equal ids")
+    func streamedScanSmallestIDs() throws {
+        // 18 MB of rows (more than flat.c scans in order): the SIMD path splits them into ranges
+        // read side by side, each with its own top-k; copies of the query sit in every range,
+        // and the earliest must win however the ranges are merged.
+        var random = SplitMix64(seed: 0x57EA)
+        let dimensions = 1_024, count = 4_500
+        let copy = random.vector(dimensions).map { $0 + 1.5 }
+        var copies = Set<Int>()
+        let rows = Matrix<Float>(rows: count, columns: dimensions) { buffer in
+            for r in 0 ..< count {
+                let isCopy = r % 97 == 40 || r == count - 1
+                if isCopy { copies.insert(r) }
+                let row = isCopy ? copy : random.vector(dimensions).map { $0 * 0.1 }
+                for c in 0 ..< dimensions { buffer[r * dimensions + c] = row[c] }
+            }
+        }
+        let index = try FlatIndex(dimensions: dimensions, metric: .l2, threads: 1)
+        try index.add(rows)
+        let expected = copies.sorted().prefix(10).map(UInt64.init)
+        let found = try index.search(matrix([copy]), k: 10, path: .simd)[0]
+        #expect(found.map(\.id) == expected)
+        #expect(found.allSatisfy { $0.distance == 0 })
+    }
 }
 
 // MARK: - (f) Cosine normalization
