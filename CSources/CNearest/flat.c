@@ -189,19 +189,10 @@ enum {
     STREAM_BYTES_MIN = 16 << 20,   // smaller scans run in order
 };
 
-static void sort_by_id(nn_scored *items, size_t n) {
-    for (size_t i = 1; i < n; i++) {
-        nn_scored x = items[i];
-        size_t j = i;
-        for (; j > 0 && items[j - 1].id > x.id; j--) items[j] = items[j - 1];
-        items[j] = x;
-    }
-}
-
 // The exact scan of rows [lo, hi) into an empty top-k: as STREAMS equal ranges side by side
-// (each kernel call takes rows from all of them in turn), each range into its own top-k, whose
-// best are then offered to `top` range by range, so in increasing id. Small scans and large k
-// run in order.
+// (each kernel call takes rows from all of them in turn), each range into its own top-k; the k
+// best of all their candidates (by distance, then id) then go to `top`. Small scans and large
+// k run in order.
 static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t hi, nn_topk *top) {
     size_t slots = topk_slots(top->k), per = (hi - lo) / STREAMS;
     if ((hi - lo) * flat->dim * sizeof(float) < STREAM_BYTES_MIN || STREAMS * slots > STREAM_SLOTS) {
@@ -226,11 +217,14 @@ static void scan_rows(const nn_flat *flat, const float *query, size_t lo, size_t
         }
     }
     scan_range(flat, query, lo + STREAMS * per, hi, &parts[STREAMS - 1]);  // the last few rows
+    size_t all = 0;  // every range's candidates, gathered at the front of `storage`
     for (size_t m = 0; m < STREAMS; m++) {
         size_t kept = nn_topk_finish(&parts[m]);
-        sort_by_id(parts[m].items, kept);
-        for (size_t c = 0; c < kept; c++) nn_topk_push(top, parts[m].items[c].distance, parts[m].items[c].id);
+        memmove(storage + all, parts[m].items, kept * sizeof *storage);
+        all += kept;
     }
+    if (all > top->k) nn_scored_select(storage, all, top->k);
+    for (size_t c = 0; c < all && c < top->k; c++) nn_topk_push(top, storage[c].distance, storage[c].id);
 }
 
 // SIMD path: task = (query, row range). Each range keeps its own top-k; they merge after.
