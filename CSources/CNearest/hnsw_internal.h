@@ -185,11 +185,14 @@ static inline void nn_sort_results(nn_context *ctx, size_t found) {
     nn_heap_sort(&w);
 }
 
-// Which nodes a filtered search may return: a bitset over the first `nodes` nodes (nodes added
-// since it was made are outside it, and not allowed). NULL where one is taken means all.
+// Which nodes a filtered search may return: a bitset over the first `size` node numbers (nodes
+// added since it was made are outside it, and not allowed) or, with `by_id`, over the first
+// `size` external ids (for callers whose ids are dense, such as a store's row numbers, so the
+// set needs no translation to nodes). NULL where one is taken means all.
 typedef struct nn_allow {
     const uint64_t *bits;
-    size_t nodes;
+    size_t size;
+    bool by_id;
 } nn_allow;
 
 size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, const float *q,

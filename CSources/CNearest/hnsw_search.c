@@ -147,8 +147,10 @@ nn_scored nn_greedy_descent(const nn_hnsw *h, const nn_blocks *b, nn_context *ct
     return current;
 }
 
-static inline bool allowed(const nn_allow *allow, uint32_t node) {
-    return !allow || (node < allow->nodes && (allow->bits[node >> 6] >> (node & 63)) & 1);
+static inline bool allowed(const nn_hnsw *h, const nn_blocks *b, const nn_allow *allow, uint32_t node) {
+    if (!allow) return true;
+    uint64_t key = allow->by_id ? nn_header(h, b, node)->id : node;
+    return key < allow->size && (allow->bits[key >> 6] >> (key & 63)) & 1;
 }
 
 // SEARCH-LAYER (Algorithm 2) from one entry point. Leaves W, the `ef` closest found, as a
@@ -167,7 +169,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
     bool any_removed = atomic_load_explicit(&((nn_hnsw *)h)->removed, memory_order_relaxed) > 0;
     ctx->visited[entry.id] = ctx->epoch;
     nn_heap_push(&candidates, entry, false);
-    if (allowed(allow, entry.id) && (!any_removed || !nn_is_removed(h, b, entry.id)))
+    if (allowed(h, b, allow, entry.id) && (!any_removed || !nn_is_removed(h, b, entry.id)))
         nn_heap_push(&results, entry, true);
 
     while (candidates.size) {
@@ -183,7 +185,7 @@ size_t nn_search_layer(const nn_hnsw *h, const nn_blocks *b, nn_context *ctx, co
                     candidates.capacity = ctx->candidates_capacity;
                 }
                 nn_heap_push(&candidates, e, false);
-                if (allowed(allow, e.id) && (!any_removed || !nn_is_removed(h, b, e.id)))
+                if (allowed(h, b, allow, e.id) && (!any_removed || !nn_is_removed(h, b, e.id)))
                     nn_topk_offer(&results, e);
             }
         }
@@ -261,7 +263,14 @@ nn_status nn_hnsw_search(const nn_hnsw *h, const float *query, size_t k, size_t 
 nn_status nn_hnsw_search_filtered(const nn_hnsw *h, const float *query, size_t k, size_t ef,
                                   const uint64_t *allow, size_t allow_nodes, uint64_t *ids,
                                   float *distances, nn_hnsw_stats *stats) {
-    nn_allow bits = {allow, allow_nodes};
+    nn_allow bits = {allow, allow_nodes, false};
+    return search(h, query, k, ef, &bits, ids, distances, stats);
+}
+
+nn_status nn_hnsw_search_filtered_ids(const nn_hnsw *h, const float *query, size_t k, size_t ef,
+                                      const uint64_t *allow, size_t allow_ids, uint64_t *ids,
+                                      float *distances, nn_hnsw_stats *stats) {
+    nn_allow bits = {allow, allow_ids, true};
     return search(h, query, k, ef, &bits, ids, distances, stats);
 }
 

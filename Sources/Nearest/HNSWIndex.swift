@@ -29,7 +29,10 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// Searches read under it; rewriting memory that searches read (a vector replaced in place,
     /// the graph swapped by compact) writes under it.
     private let access = ReadWriteLock()
-    /// Changes take turns here; it also guards which node holds which id.
+    /// Changes (add, remove, compact, save) take turns here, held for their whole run.
+    private let changes = Locked(())
+    /// Which node holds which id: held only briefly, so lookups never wait for a bulk add.
+    /// Lock order: `changes`, then `access`, then this.
     private let writer: Locked<Catalog>
     /// The file a read-only view maps, kept alive as long as the view.
     let mapping: MappedFile?
@@ -127,11 +130,9 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// The vector stored under `id` (unit length under cosine), or nil.
     public func vector(for id: UInt64) -> [Float]? {
-        withCatalog { catalog in
-            guard let node = catalog.nodes[id] else { return nil }
-            return access.reading {
-                Array(UnsafeBufferPointer(start: nn_hnsw_node_vector(graph, node), count: dimensions))
-            }
+        access.reading {
+            guard let node = withCatalog({ $0.nodes[id] }) else { return nil }
+            return Array(UnsafeBufferPointer(start: nn_hnsw_node_vector(graph, node), count: dimensions))
         }
     }
 
@@ -146,38 +147,50 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// any row or id is invalid: a wrong dimension, NaN or infinity, a zero vector under cosine,
     /// an id repeated in the batch.
     public func add(_ vectors: Matrix<Float>, ids: [UInt64]) throws(NearestError) {
+        try add(vectors, ids: ids, reusingSlots: true)
+    }
+
+    /// As `add(_:ids:)`; with `reusingSlots` false, new ids never take the slots of removed
+    /// vectors: they are all appended in one parallel insert, which searches never wait for
+    /// (re-linking a slot in place holds them back). Removed slots then wait for `compact()`.
+    public func add(_ vectors: Matrix<Float>, ids: [UInt64], reusingSlots: Bool) throws(NearestError) {
         guard ids.count == vectors.rows else {
             throw .invalidParameter("\(vectors.rows) vectors but \(ids.count) ids")
         }
         try checkWritable()
         try vectors.validate(dimensions: dimensions, metric: metric)
-        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
-            var batch = Set<UInt64>(minimumCapacity: ids.count)
-            for id in ids where !batch.insert(id).inserted { throw .duplicateID(id) }
-
+        var batch = Set<UInt64>(minimumCapacity: ids.count)
+        for id in ids where !batch.insert(id).inserted { throw .duplicateID(id) }
+        try changes.withLock { (_: inout Void) throws(NearestError) in
             // Rows that land in an existing slot (their own, or a removed one) are re-linked in
             // place; the rest are appended in one parallel insert.
             var inPlace: [(row: Int, node: UInt32)] = []
             var appended: [Int] = []
-            var freeSlots = catalog.freeSlots
-            for (row, id) in ids.enumerated() {
-                if let node = catalog.nodes[id] { inPlace.append((row, node)) }
-                else if let slot = freeSlots.popLast() { inPlace.append((row, slot)) }
-                else { appended.append(row) }
+            withCatalog { catalog in
+                var freeSlots = reusingSlots ? catalog.freeSlots : []
+                for (row, id) in ids.enumerated() {
+                    if let node = catalog.nodes[id] { inPlace.append((row, node)) }
+                    else if let slot = freeSlots.popLast() { inPlace.append((row, slot)) }
+                    else { appended.append(row) }
+                }
             }
             if !inPlace.isEmpty {
                 try access.writing { () throws(NearestError) in
-                    for (row, node) in inPlace {
-                        let status = vectors.withUnsafeElements { base, stride in
-                            nn_hnsw_replace(graph, node, base! + row * stride, ids[row])
+                    try withCatalog { (catalog: inout Catalog) throws(NearestError) in
+                        for (row, node) in inPlace {
+                            let status = vectors.withUnsafeElements { base, stride in
+                                nn_hnsw_replace(graph, node, base! + row * stride, ids[row])
+                            }
+                            try NearestError.check(status)
+                            catalog.nodes[ids[row]] = node
+                            if let used = catalog.freeSlots.lastIndex(of: node) { catalog.freeSlots.remove(at: used) }
                         }
-                        try NearestError.check(status)
-                        catalog.nodes[ids[row]] = node
-                        if let used = catalog.freeSlots.lastIndex(of: node) { catalog.freeSlots.remove(at: used) }
                     }
                 }
             }
             guard !appended.isEmpty else { return }
+            // The catalogue is not held while the graph takes the rows in: lookups go on, and
+            // see the new ids once the insert is done.
             let first = UInt32(nn_hnsw_count(graph))
             let status: nn_status
             if appended.count == vectors.rows {  // the common case: rows read in place
@@ -197,18 +210,22 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
                 }
             }
             try NearestError.check(status)
-            for (offset, row) in appended.enumerated() { catalog.nodes[ids[row]] = first + UInt32(offset) }
+            withCatalog { catalog in
+                for (offset, row) in appended.enumerated() { catalog.nodes[ids[row]] = first + UInt32(offset) }
+            }
         }
     }
 
     /// Removes the vector under `id`: it is never returned again, and its slot goes to a later add.
     public func remove(_ id: UInt64) throws(NearestError) {
         try checkWritable()
-        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
-            guard let node = catalog.nodes[id] else { throw .unknownID(id) }
-            try NearestError.check(nn_hnsw_remove(graph, node))
-            catalog.nodes[id] = nil
-            catalog.freeSlots.append(node)
+        try changes.withLock { (_: inout Void) throws(NearestError) in
+            try withCatalog { (catalog: inout Catalog) throws(NearestError) in
+                guard let node = catalog.nodes[id] else { throw .unknownID(id) }
+                try NearestError.check(nn_hnsw_remove(graph, node))
+                catalog.nodes[id] = nil
+                catalog.freeSlots.append(node)
+            }
         }
     }
 
@@ -218,23 +235,29 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// - Complexity: a build of the remaining vectors.
     public func compact() throws(NearestError) {
         try checkWritable()
-        try writer.withLock { (catalog: inout Catalog) throws(NearestError) in
+        try changes.withLock { (_: inout Void) throws(NearestError) in
             var fresh: OpaquePointer?
             try NearestError.check(nn_hnsw_compact(graph, pool.handle, &fresh))
-            let old = access.writing { () -> OpaquePointer in
-                let old = graph
-                graph = fresh!
-                return old
+            // Node numbers change: the graph and the catalogue are swapped together.
+            let old = access.writing {
+                withCatalog { catalog -> OpaquePointer in
+                    let old = graph
+                    graph = fresh!
+                    catalog = Self.catalogue(fresh!).0
+                    return old
+                }
             }
             nn_hnsw_destroy(old)
-            catalog = Self.catalogue(fresh!).0
         }
     }
 
-    /// Runs `body` with the graph while no change can run (searches still may).
+    /// Runs `body` with the graph while no change can run (searches and lookups still may).
     func withCatalogLocked<R>(_ body: (OpaquePointer) throws(NearestError) -> R) throws(NearestError) -> R {
-        try writer.withLock { (_: inout Catalog) throws(NearestError) -> R in try body(graph) }
+        try changes.withLock { (_: inout Void) throws(NearestError) -> R in try body(graph) }
     }
+
+    /// Removed vectors whose slots wait for reuse or `compact()`.
+    public var removedCount: Int { access.reading { nn_hnsw_removed_count(graph) } }
 
     private func checkWritable() throws(NearestError) {
         if mapping != nil { throw .readOnly }
@@ -278,6 +301,24 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         }
     }
 
+    /// The `k` nearest to `query` among the vectors whose ids have their bit set in `allowedIDs`
+    /// (bit `id % 64` of word `id / 64`; ids past the words are not allowed), found by walking
+    /// the graph as `search(_:k:ef:among:)` does. For dense ids (a store's row numbers): the
+    /// set is read as it is, with no lookup per id, and no lock beyond the searches' own.
+    public func search(_ query: [Float], k: Int, ef: Int = 64,
+                       allowedIDs: UnsafeBufferPointer<UInt64>) throws(NearestError) -> [Neighbor] {
+        guard let words = allowedIDs.baseAddress, !allowedIDs.isEmpty else {
+            try checkK(k)
+            try query.validate(dimensions: dimensions, metric: metric)
+            return []
+        }
+        return try searchOne(query, k: k) { q, ids, distances in
+            access.reading {
+                nn_hnsw_search_filtered_ids(graph, q, k, max(ef, k), words, allowedIDs.count * 64, ids, distances, nil)
+            }
+        }
+    }
+
     /// The exact `k` nearest to `query` among the vectors whose ids are in `allowed` (unknown
     /// ids ignored), by scoring each of them: the right tool when few vectors qualify.
     ///
@@ -285,10 +326,11 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     public func exactSearch(_ query: [Float], k: Int, among allowed: some Sequence<UInt64>)
         throws(NearestError) -> [Neighbor] {
         try searchOne(query, k: k) { q, ids, distances in
-            // Held throughout, so that no change moves an id while its node is scored.
-            withCatalog { catalog in
-                let nodes = allowed.compactMap { catalog.nodes[$0] }
-                return access.reading { nn_hnsw_search_nodes(graph, q, k, nodes, nodes.count, ids, distances) }
+            // Held throughout, so that no change moves an id while its node is scored (changes
+            // that move one write under `access`; the catalogue is held only for the lookup).
+            access.reading {
+                let nodes = withCatalog { catalog in allowed.compactMap { catalog.nodes[$0] } }
+                return nn_hnsw_search_nodes(graph, q, k, nodes, nodes.count, ids, distances)
             }
         }
     }

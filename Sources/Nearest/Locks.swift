@@ -9,9 +9,21 @@ import Darwin
 package final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
-    package init() {
+    /// With `preferringWriters`, a waiting writer holds back new readers, so that a stream of
+    /// searches cannot starve it; such a lock must never be read twice on one thread.
+    package init(preferringWriters: Bool = false) {
         lock = .allocate(capacity: 1)
         lock.initialize(to: pthread_rwlock_t())
+        #if canImport(Glibc)
+        if preferringWriters {
+            var attributes = pthread_rwlockattr_t()
+            pthread_rwlockattr_init(&attributes)
+            pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+            pthread_rwlock_init(lock, &attributes)
+            pthread_rwlockattr_destroy(&attributes)
+            return
+        }
+        #endif
         pthread_rwlock_init(lock, nil)
     }
 

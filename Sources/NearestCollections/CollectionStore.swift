@@ -17,19 +17,19 @@ public struct CollectionStore: Sendable {
     }
 
     private func exists(_ directory: String) -> Bool {
-        FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(Collection.storeName))
+        FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(VectorCollection.storeName))
     }
 
-    public func create(_ name: String, configuration: CollectionConfiguration) throws(CollectionError) -> Collection {
+    public func create(_ name: String, configuration: CollectionConfiguration) throws(CollectionError) -> VectorCollection {
         let directory = try directory(name)
         guard !exists(directory) else { throw .collectionExists(name) }
-        return try Collection.create(at: directory, configuration: configuration)
+        return try VectorCollection.create(at: directory, configuration: configuration)
     }
 
-    public func open(_ name: String) throws(CollectionError) -> Collection {
+    public func open(_ name: String) throws(CollectionError) -> VectorCollection {
         let directory = try directory(name)
         guard exists(directory) else { throw .collectionNotFound(name) }
-        return try Collection.open(at: directory)
+        return try VectorCollection.open(at: directory)
     }
 
     /// The collections under the root, by name.
@@ -42,7 +42,7 @@ public struct CollectionStore: Sendable {
     public func drop(_ name: String) throws(CollectionError) {
         let directory = try directory(name)
         guard exists(directory) else { throw .collectionNotFound(name) }
-        let lock = try Collection.lockDirectory(directory)  // refused while open elsewhere
+        let lock = try VectorCollection.lockDirectory(directory)  // refused while open elsewhere
         defer { close(lock) }
         do { try FileManager.default.removeItem(atPath: directory) } catch {
             throw .storage(path: directory, reason: "cannot remove: \(error.localizedDescription)")

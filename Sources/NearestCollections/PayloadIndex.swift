@@ -1,100 +1,262 @@
-import GRDB
-
-/// Payload fields as rows of the `payload_values` table, one per value at each path, so that a
-/// filter is a query over an index instead of a scan of every payload.
+/// The payload index: for every field path and scalar value, the set of points holding it, in
+/// memory. A filter is answered by combining these sets into a bitset over internal ids; its
+/// population is the exact number of matches, which the planner uses to choose between scoring
+/// the matches exactly and walking the graph.
 ///
-/// Kinds keep JSON types apart in SQLite's loose typing: `true` never equals `1`.
-enum ValueKind: Int {
-    case null = 0, bool, number, string, object, array
-}
+/// Built from the store's payloads when a collection opens and kept in step by every write.
+/// Semantics follow `Filter.matches`, the reference the tests compare with: a path is a key, or
+/// keys split at dots into nested objects; arrays (at any depth) contribute every element, and
+/// containers count for `$exists`; `true` never equals `1`.
+struct PayloadIndex {
+    /// A scalar as a posting key: JSON types stay apart.
+    enum Key: Hashable {
+        case null, bool(Bool), number(Double), string(String)
 
-struct PayloadRow {
-    var path: String
-    var kind: ValueKind
-    var value: DatabaseValue
-
-    /// The value as the bulk path binds it.
-    var bound: Store.Bound {
-        switch value.storage {
-        case let .int64(x): .integer(x)
-        case let .double(x): .real(x)
-        case let .string(s): .text(s)
-        default: .null
+        init?(_ value: JSONValue) {
+            switch value {
+            case .null: self = .null
+            case .bool(let b): self = .bool(b)
+            case .number(let x): self = .number(x)
+            case .string(let s): self = .string(s)
+            case .array, .object: return nil
+            }
         }
     }
-}
 
-enum PayloadIndex {
-    /// Every (path, kind, value) of `payload`: containers with a NULL value (so that `$exists`
-    /// finds them), array elements at their array's path (so that any element matches).
-    static func rows(of payload: Payload) -> [PayloadRow] {
-        var rows: [PayloadRow] = []
-        for (key, value) in payload { append(value, at: key, to: &rows) }
-        return rows
+    /// One path's postings.
+    struct Field {
+        var values: [Key: PointSet] = [:]
+        /// Points with anything at the path (containers and null too).
+        var present = PointSet()
+        /// The distinct numbers held, sorted; may hold numbers no point holds any more (their
+        /// postings are gone), until `tidy` rebuilds it.
+        var numbers: [Double] = []
+        var unsortedNumbers: [Double] = []
+        var staleNumbers = 0
     }
 
-    private static func append(_ value: JSONValue, at path: String, to rows: inout [PayloadRow]) {
+    /// Where a point appears, so that it can be taken out without its old payload.
+    private struct Posting {
+        var field: Int32
+        var key: Key?  // nil: the field's `present` set
+    }
+
+    private var fields: [Field] = []
+    private var fieldNumbers: [[String]: Int32] = [:]
+    private var postings: [[Posting]] = []  // by internal id
+    private var dirtyFields: Set<Int32> = []
+    /// Every point in the collection.
+    private(set) var live = PointSet()
+    /// One above the largest internal id seen: the bitsets' extent.
+    private(set) var idLimit = 1
+
+    var count: Int { live.count }
+
+    // MARK: Changes
+
+    /// Adds `id` with `payload`, replacing what it held before. Call `tidy()` after a batch.
+    mutating func upsert(_ id: UInt32, _ payload: Payload) {
+        remove(id)
+        idLimit = max(idLimit, Int(id) + 1)
+        live.insert(id, limit: idLimit)
+        var mine: [Posting] = []
+        var path: [String] = []
+        for (key, value) in payload {
+            path.append(key)
+            add(value, at: &path, id: id, to: &mine)
+            path.removeLast()
+        }
+        if postings.count <= Int(id) { postings.append(contentsOf: repeatElement([], count: Int(id) + 1 - postings.count)) }
+        postings[Int(id)] = mine
+    }
+
+    private mutating func add(_ value: JSONValue, at path: inout [String], id: UInt32, to mine: inout [Posting]) {
+        let field = fieldNumber(path)
+        // A value reached twice (an array repeating it) is posted once.
+        if !fields[Int(field)].present.contains(id) {
+            fields[Int(field)].present.insert(id, limit: idLimit)
+            mine.append(Posting(field: field, key: nil))
+        }
         switch value {
         case .object(let members):
-            rows.append(PayloadRow(path: path, kind: .object, value: .null))
-            for (key, child) in members { append(child, at: "\(path).\(key)", to: &rows) }
+            for (key, child) in members {
+                path.append(key)
+                add(child, at: &path, id: id, to: &mine)
+                path.removeLast()
+            }
         case .array(let items):
-            rows.append(PayloadRow(path: path, kind: .array, value: .null))
-            for item in items { append(item, at: path, to: &rows) }
+            // Elements sit at the array's own path (nested arrays too), objects in them below it.
+            for item in items { add(item, at: &path, id: id, to: &mine) }
         default:
-            let (kind, stored) = scalar(value)
-            rows.append(PayloadRow(path: path, kind: kind, value: stored))
+            let key = Key(value)!
+            if fields[Int(field)].values[key] == nil, case let .number(x) = key {
+                fields[Int(field)].unsortedNumbers.append(x)
+                dirtyFields.insert(field)
+            }
+            if !(fields[Int(field)].values[key]?.contains(id) ?? false) {
+                fields[Int(field)].values[key, default: PointSet()].insert(id, limit: idLimit)
+                mine.append(Posting(field: field, key: key))
+            }
         }
     }
 
-    /// How a scalar is stored: its kind and its SQLite value.
-    static func scalar(_ value: JSONValue) -> (ValueKind, DatabaseValue) {
-        switch value {
-        case .null: (.null, .null)
-        case .bool(let b): (.bool, (b ? 1 : 0).databaseValue)
-        case .number(let x): (.number, x.databaseValue)
-        case .string(let s): (.string, s.databaseValue)
-        case .array, .object: (.object, .null)  // never asked: filters compare scalars only
-        }
+    private mutating func fieldNumber(_ path: [String]) -> Int32 {
+        if let number = fieldNumbers[path] { return number }
+        let number = Int32(fields.count)
+        fields.append(Field())
+        fieldNumbers[path] = number
+        return number
     }
 
-    /// A SELECT of the ids (column `id`) of the points that satisfy `filter`.
-    static func selection(_ filter: Filter) -> SQL { literal(for: filter) }
+    /// Takes `id` out (nothing happens if it is not in).
+    mutating func remove(_ id: UInt32) {
+        guard Int(id) < postings.count, live.contains(id) else { return }
+        live.remove(id, limit: idLimit)
+        for posting in postings[Int(id)] {
+            let f = Int(posting.field)
+            guard let key = posting.key else {
+                fields[f].present.remove(id, limit: idLimit)
+                continue
+            }
+            fields[f].values[key]?.remove(id, limit: idLimit)
+            if fields[f].values[key]?.isEmpty == true {
+                fields[f].values[key] = nil
+                if case .number = key {
+                    fields[f].staleNumbers += 1
+                    dirtyFields.insert(posting.field)
+                }
+            }
+        }
+        postings[Int(id)] = []
+    }
 
-    private static func literal(for filter: Filter) -> SQL {
+    /// Sorts the numbers that the last changes added, so that ranges can be looked up.
+    mutating func tidy() {
+        for f in dirtyFields.map(Int.init) {
+            var field = fields[f]
+            fields[f] = Field()  // keeps the arrays uniquely referenced while they change
+            if field.staleNumbers > field.numbers.count / 2 {
+                field.numbers = field.values.keys.compactMap { if case let .number(x) = $0 { x } else { nil } }.sorted()
+                field.staleNumbers = 0
+            } else if field.unsortedNumbers.count * 16 < field.numbers.count {
+                for x in field.unsortedNumbers {
+                    let at = Self.lowerBound(x, in: field.numbers)
+                    if at == field.numbers.count || field.numbers[at] != x { field.numbers.insert(x, at: at) }
+                }
+            } else if !field.unsortedNumbers.isEmpty {
+                field.numbers = Array(Set(field.numbers + field.unsortedNumbers)).sorted()
+            }
+            field.unsortedNumbers.removeAll()
+            fields[f] = field
+        }
+        dirtyFields.removeAll()
+    }
+
+    // MARK: Queries
+
+    /// The words a bitset over every id needs.
+    var wordCount: Int { (idLimit + 63) / 64 }
+
+    /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`.
+    func evaluate(_ filter: Filter, into words: UnsafeMutableBufferPointer<UInt64>) {
         switch filter {
-        case let .equals(field, value):
-            return "SELECT DISTINCT point AS id FROM payload_values WHERE path = \(field) AND \(match(value))"
-        case let .oneOf(field, values):
-            guard !values.isEmpty else { return "SELECT id FROM points WHERE 0" }
-            let alternatives = values.map { match($0) }.joined(operator: .or)
-            return "SELECT DISTINCT point AS id FROM payload_values WHERE path = \(field) AND (\(alternatives))"
-        case let .range(field, range):
-            var conditions: [SQLExpression] = []
-            if let b = range.greaterThan { conditions.append(SQL("value > \(b)").sqlExpression) }
-            if let b = range.greaterThanOrEqual { conditions.append(SQL("value >= \(b)").sqlExpression) }
-            if let b = range.lessThan { conditions.append(SQL("value < \(b)").sqlExpression) }
-            if let b = range.lessThanOrEqual { conditions.append(SQL("value <= \(b)").sqlExpression) }
-            let bounds = conditions.isEmpty ? SQL("1") : SQL("\(conditions.joined(operator: .and))")
-            return "SELECT DISTINCT point AS id FROM payload_values WHERE path = \(field) AND kind = \(ValueKind.number.rawValue) AND \(bounds)"
-        case let .exists(field):
-            return "SELECT DISTINCT point AS id FROM payload_values WHERE path = \(field)"
-        case let .and(filters):
-            return compound(filters, "INTERSECT")
-        case let .or(filters):
-            return compound(filters, "UNION")
-        case let .not(inner):
-            return "SELECT id FROM points EXCEPT SELECT id FROM (\(literal(for: inner)))"
+        case .and(let parts):
+            guard let first = parts.first else { live.union(into: words); return }
+            evaluate(first, into: words)
+            for part in parts.dropFirst() {
+                if let set = singleSet(part) {
+                    guard let set else { words.update(repeating: 0); return }
+                    set.intersect(into: words)
+                } else {
+                    withScratch { scratch in
+                        evaluate(part, into: scratch)
+                        for i in words.indices { words[i] &= scratch[i] }
+                    }
+                }
+            }
+        case .or(let parts):
+            for part in parts {
+                if let set = singleSet(part) {
+                    set?.union(into: words)
+                } else {
+                    withScratch { scratch in
+                        evaluate(part, into: scratch)
+                        for i in words.indices { words[i] |= scratch[i] }
+                    }
+                }
+            }
+        case .not(let inner):
+            evaluate(inner, into: words)
+            withScratch { scratch in
+                live.union(into: scratch)
+                for i in words.indices { words[i] = scratch[i] & ~words[i] }
+            }
+        case .equals(let path, let value):
+            if let field = field(path), let key = Key(value) { field.values[key]?.union(into: words) }
+        case .oneOf(let path, let values):
+            guard let field = field(path) else { return }
+            for key in Set(values.compactMap(Key.init)) { field.values[key]?.union(into: words) }
+        case .exists(let path):
+            field(path)?.present.union(into: words)
+        case .range(let path, let range):
+            guard let field = field(path) else { return }
+            let low = range.greaterThanOrEqual ?? range.greaterThan ?? -.infinity
+            var at = Self.lowerBound(low, in: field.numbers)
+            while at < field.numbers.count {
+                let x = field.numbers[at]
+                if let b = range.lessThan, !(x < b) { break }
+                if let b = range.lessThanOrEqual, !(x <= b) { break }
+                if range.contains(x) { field.values[.number(x)]?.union(into: words) }
+                at += 1
+            }
         }
     }
 
-    private static func match(_ value: JSONValue) -> SQLExpression {
-        let (kind, stored) = scalar(value)
-        if kind == .null { return SQL("kind = \(kind.rawValue)").sqlExpression }
-        return SQL("(kind = \(kind.rawValue) AND value = \(stored))").sqlExpression
+    /// A filter that is one posting set (an equality, or `$exists`): `.some(nil)` when that set
+    /// is empty, nil when the filter is not of that kind.
+    private func singleSet(_ filter: Filter) -> PointSet?? {
+        switch filter {
+        case let .equals(path, value):
+            guard let field = field(path), let key = Key(value) else { return .some(nil) }
+            return .some(field.values[key])
+        case let .exists(path):
+            return .some(field(path)?.present)
+        default:
+            return nil
+        }
     }
 
-    private static func compound(_ filters: [Filter], _ keyword: String) -> SQL {
-        filters.map { SQL("SELECT id FROM (\(literal(for: $0)))") }.joined(separator: " \(keyword) " as String)
+    private func withScratch(_ body: (UnsafeMutableBufferPointer<UInt64>) -> Void) {
+        let scratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: wordCount)
+        defer { scratch.deallocate() }
+        scratch.initialize(repeating: 0)
+        body(scratch)
+    }
+
+    private func field(_ path: String) -> Field? {
+        fieldNumbers[path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)].map { fields[Int($0)] }
+    }
+
+    /// The internal ids matching `filter`, increasing.
+    func ids(matching filter: Filter) -> [UInt32] {
+        var words = [UInt64](repeating: 0, count: wordCount)
+        words.withUnsafeMutableBufferPointer { bits in evaluate(filter, into: bits) }
+        return PointSet.ids(in: words)
+    }
+
+    /// How many points match `filter`.
+    func count(matching filter: Filter) -> Int {
+        var words = [UInt64](repeating: 0, count: wordCount)
+        words.withUnsafeMutableBufferPointer { bits in evaluate(filter, into: bits) }
+        return words.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
+
+    private static func lowerBound(_ x: Double, in sorted: [Double]) -> Int {
+        var low = 0, high = sorted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sorted[mid] < x { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 }

@@ -51,13 +51,13 @@ struct PendingPoints {
     }
 
     /// The `k` nearest live points, optionally only those in `allowed`.
-    func search(_ query: [Float], k: Int, allowed: Set<UInt64>? = nil) throws(NearestError) -> [Neighbor] {
+    func search(_ query: [Float], k: Int, allowed: ((UInt64) -> Bool)? = nil) throws(NearestError) -> [Neighbor] {
         guard !rows.isEmpty else { return [] }
         // Dead rows and rows outside `allowed` take places in the flat result: ask for enough.
         let wanted = allowed == nil ? min(flat.count, k + (rowIDs.count - rows.count)) : flat.count
         var hits: [Neighbor] = []
         for hit in try flat.search(query, k: wanted) {
-            guard let id = rowIDs[Int(hit.id)], allowed?.contains(id) ?? true else { continue }
+            guard let id = rowIDs[Int(hit.id)], allowed?(id) ?? true else { continue }
             hits.append(Neighbor(id: id, distance: hit.distance))
             if hits.count == k { break }
         }

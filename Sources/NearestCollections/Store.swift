@@ -11,7 +11,9 @@ import Nearest
 /// index snapshot that contains changes up to n catches up by replaying the rows above n.
 /// Internal ids (`points.id`) are never reused (AUTOINCREMENT): they are the index's ids.
 final class Store: Sendable {
-    static let formatVersion = 1
+    /// 2: payload fields are indexed in memory (`PayloadIndex`); format 1's `payload_values`
+    /// table is dropped when a format-1 store opens.
+    static let formatVersion = 2
     let path: String
     private let database: DatabasePool
 
@@ -43,10 +45,6 @@ final class Store: Sendable {
                                     vector BLOB NOT NULL, payload TEXT NOT NULL, change INTEGER NOT NULL);
                 CREATE INDEX points_by_change ON points(change);
                 CREATE TABLE deletions(id INTEGER PRIMARY KEY, change INTEGER NOT NULL);
-                CREATE TABLE payload_values(point INTEGER NOT NULL, path TEXT NOT NULL,
-                                            kind INTEGER NOT NULL, value);
-                CREATE INDEX payload_lookup ON payload_values(path, kind, value, point);
-                CREATE INDEX payload_by_point ON payload_values(point);
                 """)
             try db.execute(sql: "INSERT INTO settings VALUES ('format', ?), ('change', '0'), ('configuration', ?)",
                            arguments: [String(formatVersion), text])
@@ -71,11 +69,20 @@ final class Store: Sendable {
         guard format <= formatVersion else {
             throw .unsupportedFormatVersion(path: path, version: format, supported: formatVersion)
         }
+        if format < formatVersion { try store.upgrade(from: format) }
         guard let text = settings["configuration"],
               let configuration = try? JSONDecoder().decode(CollectionConfiguration.self, from: Data(text.utf8)) else {
             throw .storage(path: path, reason: "the stored configuration is unreadable")
         }
         return (store, configuration)
+    }
+
+    /// Format 1 to 2: the payload index moved into memory.
+    private func upgrade(from format: Int) throws(CollectionError) {
+        try writing { db in
+            try db.execute(sql: "DROP TABLE IF EXISTS payload_values")
+            try db.execute(sql: "UPDATE settings SET value = ? WHERE name = 'format'", arguments: [String(Self.formatVersion)])
+        }
     }
 
     private func writing<T>(_ body: (Database) throws -> T) throws(CollectionError) -> T {
@@ -112,10 +119,6 @@ final class Store: Sendable {
                                                change = excluded.change
                 RETURNING id
                 """).sqliteStatement
-            let clear = try db.cachedStatement(sql: "DELETE FROM payload_values WHERE point = ?").sqliteStatement
-            let insertValue = try db.cachedStatement(sql: "INSERT INTO payload_values VALUES (?, ?, ?, ?)").sqliteStatement
-            // Ids only grow (AUTOINCREMENT): one above this was inserted now and has no old payload rows.
-            let lastOld = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'points'") ?? 0
             var ids: [Int64] = []
             ids.reserveCapacity(points.count)
             var payload = ""
@@ -126,9 +129,10 @@ final class Store: Sendable {
                     try Self.run(db, upsert, [.text(point.id.description), .blob(vector), .text(payload), .integer(change)])
                 }
                 guard let id else { throw CollectionError.storage(path: path, reason: "an upsert returned no id") }
-                if id <= lastOld { _ = try Self.run(db, clear, [.integer(id)]) }
-                for row in PayloadIndex.rows(of: point.payload) {
-                    _ = try Self.run(db, insertValue, [.integer(id), .text(row.path), .integer(Int64(row.kind.rawValue)), row.bound])
+                // Internal ids are 32-bit in the payload index and the graph's id sets; the
+                // transaction is rolled back whole.
+                guard id < Int64(UInt32.max) else {
+                    throw CollectionError.storage(path: path, reason: "the store has used up its 4 billion internal ids; export and re-import the points")
                 }
                 ids.append(id)
             }
@@ -174,24 +178,19 @@ final class Store: Sendable {
         }
     }
 
-    /// Deletes the points with these keys, or those matching `filter`, in one transaction.
-    func delete(keys: [String]? = nil, filter: Filter? = nil) throws(CollectionError) -> WriteResult {
+    /// Deletes the points with these keys, or these internal ids, in one transaction.
+    func delete(keys: [String] = [], ids given: [Int64] = []) throws(CollectionError) -> WriteResult {
         try writing { db in
-            var ids: [Int64] = []
-            if let keys {
-                let find = try db.cachedStatement(sql: "SELECT id FROM points WHERE key = ?")
-                for key in keys { if let id = try Int64.fetchOne(find, arguments: [key]) { ids.append(id) } }
-            }
-            if let filter { ids += try SQLRequest<Int64>(literal: PayloadIndex.selection(filter)).fetchAll(db) }
+            var ids = given
+            let find = try db.cachedStatement(sql: "SELECT id FROM points WHERE key = ?")
+            for key in keys { if let id = try Int64.fetchOne(find, arguments: [key]) { ids.append(id) } }
             let change = try nextChange(db)
             let remove = try db.cachedStatement(sql: "DELETE FROM points WHERE id = ?")
-            let clear = try db.cachedStatement(sql: "DELETE FROM payload_values WHERE point = ?")
             let tombstone = try db.cachedStatement(sql: "INSERT OR REPLACE INTO deletions VALUES (?, ?)")
             var deleted: [Int64] = []
             for id in Set(ids).sorted() {
                 try remove.execute(arguments: [id])
                 guard db.changesCount > 0 else { continue }
-                try clear.execute(arguments: [id])
                 try tombstone.execute(arguments: [id, change])
                 deleted.append(id)
             }
@@ -219,16 +218,26 @@ final class Store: Sendable {
         }
     }
 
-    func count(filter: Filter? = nil) throws(CollectionError) -> Int {
-        try reading { db in
-            guard let filter else { return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0 }
-            return try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM (\(PayloadIndex.selection(filter)))").fetchOne(db) ?? 0
-        }
+    func count() throws(CollectionError) -> Int {
+        try reading { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0 }
     }
 
-    /// The internal ids of the points matching `filter`.
-    func ids(matching filter: Filter) throws(CollectionError) -> [Int64] {
-        try reading { db in try SQLRequest<Int64>(literal: PayloadIndex.selection(filter)).fetchAll(db) }
+    /// Visits the payload of every point, as JSON text (NUL-terminated UTF-8), in id order.
+    func payloads(_ body: (Int64, UnsafePointer<UInt8>, Int) throws(CollectionError) -> Void) throws(CollectionError) {
+        try reading { db in
+            // Cached: the database keeps the statement alive while its handle is used.
+            let statement = try db.cachedStatement(sql: "SELECT id, payload FROM points ORDER BY id").sqliteStatement
+            sqlite3_reset(statement)
+            defer { sqlite3_reset(statement) }
+            while true {
+                let code = sqlite3_step(statement)
+                if code == SQLITE_DONE { return }
+                guard code == SQLITE_ROW else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage) }
+                let id = sqlite3_column_int64(statement, 0)
+                guard let text = sqlite3_column_text(statement, 1) else { continue }
+                try body(id, text, Int(sqlite3_column_bytes(statement, 1)))
+            }
+        }
     }
 
     /// Visits (id, vector) of every point written after `change`, in batches of `batch`.
@@ -281,12 +290,11 @@ final class Store: Sendable {
         }
     }
 
-    /// A page of points in id order, optionally only those matching `filter`.
-    func scroll(filter: Filter?, limit: Int, offset: Int) throws(CollectionError) -> [StoredPoint] {
+    /// A page of points in id order.
+    func scroll(limit: Int, offset: Int) throws(CollectionError) -> [StoredPoint] {
         try reading { db in
-            let selection: SQL = filter.map { "WHERE id IN (\(PayloadIndex.selection($0)))" } ?? ""
-            let request = SQLRequest<Row>(literal: "SELECT id, key, payload, vector FROM points \(selection) ORDER BY id LIMIT \(limit) OFFSET \(offset)")
-            return try request.fetchAll(db).map { try StoredPoint(row: $0, payload: true, vector: true) }
+            try Row.fetchAll(db, sql: "SELECT id, key, payload, vector FROM points ORDER BY id LIMIT ? OFFSET ?",
+                             arguments: [limit, offset]).map { try StoredPoint(row: $0, payload: true, vector: true) }
         }
     }
 
@@ -309,9 +317,20 @@ struct StoredPoint {
         self.id = id
         if wantPayload {
             let text: String = row["payload"]
-            payload = try JSONDecoder().decode(Payload.self, from: Data(text.utf8))
+            payload = try Self.payload(text)
         }
         if wantVector { vector = Store.floats(row["vector"]) }
+    }
+
+    /// A stored payload's JSON text read back (it was written by `JSONValue.writeObject`).
+    static func payload(_ text: String) throws -> Payload {
+        let count = text.utf8.count
+        let value = try text.withCString { bytes in  // the reader may look one byte past the end
+            var reader = JSONReader(UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: count)
+            return try reader.document()
+        }
+        guard case let .object(members) = value else { throw CollectionError.storage(path: "", reason: "a stored payload is not an object") }
+        return members
     }
 
     var point: Point { Point(id: id, vector: vector ?? [], payload: payload ?? [:]) }

@@ -9,7 +9,7 @@ struct CollectionConcurrencyTests {
     @Test("searches (filtered or not) run while upserts, deletes and checkpoints do, and see consistent points")
     func searchesDuringWrites() async throws {
         let directory = try TemporaryDirectory()
-        let collection = try Collection.create(
+        let collection = try VectorCollection.create(
             at: directory.path("c"), configuration: .init(dimensions: 8, metric: .l2, indexingThreshold: 100))
         var generator = SplitMix64(seed: 21)
         let first = (0 ..< 300).map { Point(id: .number(UInt64($0)), vector: randomVector(8, &generator), payload: ["odd": .bool($0 % 2 == 1)]) }

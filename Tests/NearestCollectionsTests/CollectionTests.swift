@@ -22,7 +22,7 @@ struct CollectionTests {
     @Test("upsert overwrites by id, get returns what was stored, delete removes, UUID and integer ids mix")
     func upsertGetDelete() throws {
         let directory = try TemporaryDirectory()
-        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
         let uuid = PointID.uuid(UUID(uuidString: "67E55044-10B1-426F-9247-BB680E5FE0C8")!)
         try collection.upsert([Point(id: 1, vector: [1, 0, 0], payload: ["v": 1]),
                                Point(id: uuid, vector: [0, 1, 0], payload: ["v": "u"]),
@@ -53,7 +53,7 @@ struct CollectionTests {
     @Test("a batch with one bad point is refused whole and names the point")
     func badBatches() throws {
         let directory = try TemporaryDirectory()
-        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 3, metric: .cosine))
         try collection.upsert([Point(id: 1, vector: [1, 2, 3])])
         let cases: [([Float], String)] = [
             ([1, 2], "dimension mismatch: expected 3 values, got 2"),
@@ -82,7 +82,7 @@ struct CollectionTests {
         let directory = try TemporaryDirectory()
         // A small indexing threshold so that some points sit in the graph and some wait.
         let configuration = CollectionConfiguration(dimensions: 8, metric: .l2, indexingThreshold: 300)
-        let collection = try Collection.create(at: directory.path("c"), configuration: configuration)
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: configuration)
         var generator = SplitMix64(seed: 11)
         var points: [PointID: Point] = [:]
         for batch in 0 ..< 5 {
@@ -118,12 +118,12 @@ struct CollectionTests {
         var generator = SplitMix64(seed: 3)
         let configuration = CollectionConfiguration(dimensions: 6, metric: .cosine, indexingThreshold: 64)
         var expected: [PointID: Point] = [:]
-        func write(_ collection: Collection, from: Int, count: Int) throws {
+        func write(_ collection: VectorCollection, from: Int, count: Int) throws {
             let points = (from ..< from + count).map { Point(id: .number(UInt64($0)), vector: randomVector(6, &generator), payload: ["i": .number(Double($0))]) }
             try collection.upsert(points)
             for point in points { expected[point.id] = point }
         }
-        func check(_ collection: Collection) throws {
+        func check(_ collection: VectorCollection) throws {
             #expect(try collection.verify() == [])
             #expect(try collection.count() == expected.count)
             let sample = Array(expected.values.prefix(50))
@@ -133,15 +133,15 @@ struct CollectionTests {
             }
         }
         do {
-            let collection = try Collection.create(at: path, configuration: configuration)
+            let collection = try VectorCollection.create(at: path, configuration: configuration)
             try write(collection, from: 0, count: 500)
             try collection.checkpoint()
             try write(collection, from: 400, count: 300)  // overwrites and new points after the snapshot
             #expect(try collection.delete((0 ..< 50).map { .number(UInt64($0)) }) == 50)
             for i in 0 ..< 50 { expected[.number(UInt64(i))] = nil }
-            #expect(throws: CollectionError.collectionInUse(path: path)) { try Collection.open(at: path) }
+            #expect(throws: CollectionError.collectionInUse(path: path)) { try VectorCollection.open(at: path) }
         }
-        let reopened = try Collection.open(at: path)
+        let reopened = try VectorCollection.open(at: path)
         try check(reopened)
         try write(reopened, from: 1000, count: 10)
         try reopened.checkpoint()
@@ -154,7 +154,7 @@ struct CollectionTests {
         try handle.write(contentsOf: Data(repeating: 0xAB, count: 64))
         try handle.close()
         _ = consume reopened
-        let rebuilt = try Collection.open(at: path)
+        let rebuilt = try VectorCollection.open(at: path)
         #expect(try rebuilt.statistics.snapshotChange == 0, "the damaged snapshot was not refused")
         try check(rebuilt)
     }
@@ -186,12 +186,12 @@ struct CollectionTests {
     func newerFormat() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("c")
-        do { _ = try Collection.create(at: path, configuration: .init(dimensions: 2)) }
+        do { _ = try VectorCollection.create(at: path, configuration: .init(dimensions: 2)) }
         try DatabaseQueue(path: path + "/store.sqlite").write { db in
             try db.execute(sql: "UPDATE settings SET value = '99' WHERE name = 'format'")
         }
-        #expect(throws: CollectionError.unsupportedFormatVersion(path: path + "/store.sqlite", version: 99, supported: 1)) {
-            try Collection.open(at: path)
+        #expect(throws: CollectionError.unsupportedFormatVersion(path: path + "/store.sqlite", version: 99, supported: 2)) {
+            try VectorCollection.open(at: path)
         }
     }
 }

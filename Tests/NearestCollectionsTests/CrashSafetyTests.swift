@@ -20,7 +20,7 @@ struct CrashSafetyTests {
         let path = directory.path("c")
         let acknowledgements = directory.path("acknowledged")
         // A small indexing threshold, so that kills also land in graph inserts and snapshot saves.
-        _ = try Collection.create(at: path, configuration: .init(dimensions: Self.dimensions, metric: .l2, indexingThreshold: 150))
+        _ = try VectorCollection.create(at: path, configuration: .init(dimensions: Self.dimensions, metric: .l2, indexingThreshold: 150))
         FileManager.default.createFile(atPath: acknowledgements, contents: nil)
         var acknowledgedCount = 0
         for round in 0 ..< 50 {
@@ -32,7 +32,7 @@ struct CrashSafetyTests {
                     usleep(delay)
                     kill(getpid(), SIGKILL)
                 }
-                let collection = try Collection.open(at: path)
+                let collection = try VectorCollection.open(at: path)
                 let log = FileHandle(forWritingAtPath: acknowledgements)!
                 log.seekToEndOfFile()
                 var next = UInt64(seed % 1_000_000) * 1_000  // this round's own id range
@@ -65,7 +65,7 @@ struct CrashSafetyTests {
                 if line.first == "~" { present[id] = nil } else { present[id] = line.first == "+" }
             }
             acknowledgedCount = lines.count
-            let collection = try Collection.open(at: path)
+            let collection = try VectorCollection.open(at: path)
             #expect(try collection.verify() == [], "round \(round)")
             let alive = present.filter(\.value).map(\.key), dead = present.filter { !$0.value }.map(\.key)
             let found = try collection.get(alive.map { .number($0) })

@@ -49,7 +49,7 @@ struct FilterTests {
     @Test("the store's SQL selects exactly the points that the reference evaluation matches")
     func sqlAgreesWithReference() throws {
         let directory = try TemporaryDirectory()
-        let collection = try Collection.create(at: directory.path("c"), configuration: .init(dimensions: 4, metric: .l2))
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 4, metric: .l2))
         var generator = SplitMix64(seed: 5)
         let points = (0 ..< 600).map { i in
             Point(id: .number(UInt64(i)), vector: (0 ..< 4).map { _ in Float(generator.next() % 1000) / 100 },

@@ -22,7 +22,7 @@ struct FilteredRecallTests {
     func recall() throws {
         let (base, queryMatrix, _) = try Self.dataset.load()
         let directory = try TemporaryDirectory()
-        let collection = try Collection.create(at: directory.path("minilm"),
+        let collection = try VectorCollection.create(at: directory.path("minilm"),
                                                configuration: .init(dimensions: base.columns, metric: .cosine))
         for start in stride(from: 0, to: Self.points, by: 5_000) {
             try collection.upsert((start ..< min(start + 5_000, Self.points)).map { i in
@@ -44,7 +44,7 @@ struct FilteredRecallTests {
             let flat = try FlatIndex(dimensions: base.columns, metric: .cosine)
             _ = try flat.add(Matrix(matching.map { base[$0] }))
             let truth = try flat.search(queryMatrix.rows(0 ..< Self.queries), k: 10)
-            var strategies: [(String, Collection.FilteredSearch)] = [("automatic", .automatic), ("graph", .graph)]
+            var strategies: [(String, VectorCollection.FilteredSearch)] = [("automatic", .automatic), ("graph", .graph)]
             if matching.count < 100 { strategies.removeLast() }  // a walk for 30 points explores everything
             for (name, strategy) in strategies {
                 var found = 0

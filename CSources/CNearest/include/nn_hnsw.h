@@ -66,6 +66,15 @@ nn_status nn_hnsw_search_filtered(const nn_hnsw *_Nonnull index, const float *_N
                                   size_t allow_nodes, uint64_t *_Nonnull ids,
                                   float *_Nonnull distances, nn_hnsw_stats *_Nullable stats);
 
+/// As nn_hnsw_search_filtered, but the bitset is indexed by external id: a node is returned
+/// only if its id is below `allow_ids` and bit `id % 64` of word `id / 64` is set. For callers
+/// whose ids are dense (a store's row numbers): their sets need no translation to nodes, and
+/// stay right while nodes are added or moved.
+nn_status nn_hnsw_search_filtered_ids(const nn_hnsw *_Nonnull index, const float *_Nonnull query,
+                                      size_t k, size_t ef, const uint64_t *_Nonnull allow,
+                                      size_t allow_ids, uint64_t *_Nonnull ids,
+                                      float *_Nonnull distances, nn_hnsw_stats *_Nullable stats);
+
 /// Exact: the `k` nearest to `query` among the `n` listed nodes (removed ones and numbers past
 /// the count skipped). Writes k ids and distances as nn_hnsw_search does.
 nn_status nn_hnsw_search_nodes(const nn_hnsw *_Nonnull index, const float *_Nonnull query, size_t k,

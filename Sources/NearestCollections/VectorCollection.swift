@@ -8,7 +8,7 @@ import Glibc
 /// with filtered search, for retrieval in your own Swift process.
 ///
 /// ```swift
-/// let collection = try Collection.create(at: "docs", configuration: .init(dimensions: 384))
+/// let collection = try VectorCollection.create(at: "docs", configuration: .init(dimensions: 384))
 /// try collection.upsert([Point(id: 1, vector: embedding, payload: ["lang": "en"])])
 /// let hits = try collection.search(query, limit: 10, filter: Filter(parsing: #"{"lang": "en"}"#))
 /// ```
@@ -21,15 +21,25 @@ import Glibc
 /// Upserted points are searchable at once: they are scored exactly until
 /// `indexingThreshold` of them have gathered, then added to the graph together.
 ///
-/// Thread safety: searches run concurrently; writes take turns and hold searches back while
-/// they update the index. One process at a time may open a collection (a lock file enforces it).
-public final class Collection: @unchecked Sendable {  // mutable state only under `lock`
+/// Filters are answered from an in-memory payload index (every field path and value, with the
+/// points holding it), which gives the exact number of matches: few are scored exactly, many
+/// guide a graph walk that skips the rest.
+///
+/// Thread safety: searches run concurrently, and writes never hold them back: writers take turns
+/// for the SQLite commit and the graph insert, which searches run beside, and lock searches out
+/// only for the moment it takes to swap a change into memory. One process at a time may open a
+/// collection (a lock file enforces it).
+public final class VectorCollection: @unchecked Sendable {  // mutable state only as `state` says
     public let directory: String
     public let configuration: CollectionConfiguration
     private let store: Store
     private let lockFile: Int32
-    private let lock = ReadWriteLock()
+    /// Writers take turns here for their whole run; only they change the fields below.
+    private let writer = Locked(())
+    /// Writers change the fields below under it, briefly; searches read them under it.
+    private let state = ReadWriteLock(preferringWriters: true)
     private var index: HNSWIndex
+    private var payloads: PayloadIndex
     private var pending: PendingPoints
     /// The store's change that `index` plus `pending` reflect, and the last one saved.
     private var indexedChange: Int64
@@ -39,7 +49,7 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
     static let storeName = "store.sqlite"
 
     /// Creates a collection in a new (or empty) directory.
-    public static func create(at directory: String, configuration: CollectionConfiguration) throws(CollectionError) -> Collection {
+    public static func create(at directory: String, configuration: CollectionConfiguration) throws(CollectionError) -> VectorCollection {
         try configuration.validate()
         let storePath = (directory as NSString).appendingPathComponent(storeName)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
@@ -52,7 +62,7 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         }
         do {
             let store = try Store.create(at: storePath, configuration: configuration)
-            return try Collection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
+            return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
         } catch {
             close(lockFile)
             throw error
@@ -61,11 +71,11 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
 
     /// Opens the collection in `directory`, replaying into the index the changes its snapshot
     /// lacks (or rebuilding the index when no snapshot is usable).
-    public static func open(at directory: String) throws(CollectionError) -> Collection {
+    public static func open(at directory: String) throws(CollectionError) -> VectorCollection {
         let lockFile = try Self.lockDirectory(directory)
         do {
             let (store, configuration) = try Store.open(at: (directory as NSString).appendingPathComponent(storeName))
-            return try Collection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
+            return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
         } catch {
             close(lockFile)
             throw error
@@ -94,6 +104,16 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
             throw .index(error)
         }
         let last = try store.lastChange()
+        var payloads = PayloadIndex()
+        try store.payloads { (id, text, count) throws(CollectionError) in
+            var reader = JSONReader(text, count: count)
+            guard case let .object(payload)? = try? reader.document() else {
+                throw .storage(path: store.path, reason: "the payload of internal id \(id) is not a JSON object")
+            }
+            payloads.upsert(UInt32(id), payload)
+        }
+        payloads.tidy()
+        self.payloads = payloads
         (index, snapshotChange) = try Self.loadSnapshot(directory: directory, configuration: configuration, upTo: last)
         indexedChange = snapshotChange
         try catchUp(to: last)
@@ -162,13 +182,29 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
 
     /// Adds the pending points to the graph and, when the index has changed enough since the
     /// last snapshot (or `force`), saves a new one. Call before a process exits to make the next
-    /// open fast; nothing is lost without it.
+    /// open fast; nothing is lost without it. Searches go on meanwhile.
     public func checkpoint() throws(CollectionError) {
-        try lock.writing { () throws(CollectionError) in try checkpointLocked(force: true) }
+        try writer.withLock { (_: inout Void) throws(CollectionError) in try checkpointWriting(force: true) }
     }
 
-    private func checkpointLocked(force: Bool) throws(CollectionError) {
-        try indexPending()
+    /// Runs while this thread is the writer: searches go on beside the graph insert, the
+    /// compaction and the save.
+    private func checkpointWriting(force: Bool) throws(CollectionError) {
+        if pending.count > 0 {
+            let (vectors, ids) = state.reading { pending.drain() }
+            // Searches see these points in the graph and in `pending` for a while: they
+            // merge the two by id.
+            try indexing { () throws(NearestError) in try index.add(vectors, ids: ids, reusingSlots: false) }
+            let empty = try indexing { () throws(NearestError) in
+                try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric)
+            }
+            state.writing { pending = empty }
+        }
+        // Replaced and deleted points leave removed nodes behind (adds do not reuse them, so
+        // that searches never wait): rebuild once they are a quarter of the graph.
+        if index.removedCount > max(1024, index.count / 4) {
+            try indexing { () throws(NearestError) in try index.compact() }
+        }
         let due = changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold
         guard indexedChange != snapshotChange, force || due else { return }
         let path = Self.snapshotPath(directory, indexedChange)
@@ -179,15 +215,6 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         try store.pruneDeletions(through: indexedChange)
         snapshotChange = indexedChange
         changedSinceSnapshot = 0
-    }
-
-    private func indexPending() throws(CollectionError) {
-        guard pending.count > 0 else { return }
-        let (vectors, ids) = pending.drain()
-        try indexing { () throws(NearestError) in
-            try index.add(vectors, ids: ids)
-            pending = try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric)
-        }
     }
 
     // MARK: Writes
@@ -209,51 +236,65 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         }
         let batch = points.indices.filter { last[points[$0].id] == $0 }.map { points[$0] }
         guard !batch.isEmpty else { return }
-        try lock.writing { () throws(CollectionError) in
+        try writer.withLock { (_: inout Void) throws(CollectionError) in
             let written = try store.upsert(batch)
             let ids = written.upserted.map { UInt64($0) }
-            try indexing { () throws(NearestError) in
-                for id in ids where index.contains(id) { try index.remove(id) }
-                try pending.upsert(batch.map(\.vector), ids: ids)
+            try state.writing { () throws(CollectionError) in
+                for (id, point) in zip(written.upserted, batch) { payloads.upsert(UInt32(id), point.payload) }
+                payloads.tidy()
+                try indexing { () throws(NearestError) in
+                    for id in ids where index.contains(id) { try index.remove(id) }
+                    try pending.upsert(batch.map(\.vector), ids: ids)
+                }
+                indexedChange = written.change
             }
-            indexedChange = written.change
             changedSinceSnapshot += batch.count
-            if !deferIndexing && pending.count >= configuration.indexingThreshold { try checkpointLocked(force: false) }
+            if !deferIndexing && pending.count >= configuration.indexingThreshold { try checkpointWriting(force: false) }
         }
     }
 
     /// Deletes the points with these ids (unknown ids are ignored); returns how many were deleted.
     @discardableResult
     public func delete(_ ids: [PointID]) throws(CollectionError) -> Int {
-        try applyDeletion { () throws(CollectionError) in try store.delete(keys: ids.map(\.description)) }
+        try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
+            try forget(try store.delete(keys: ids.map(\.description)))
+        }
     }
 
     /// Deletes the points that match `filter`; returns how many were deleted.
     @discardableResult
     public func delete(filter: Filter) throws(CollectionError) -> Int {
-        try applyDeletion { () throws(CollectionError) in try store.delete(filter: filter) }
+        try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
+            // No other writer runs: the matches cannot change before the delete commits.
+            let ids = state.reading { payloads.ids(matching: filter) }
+            guard !ids.isEmpty else { return 0 }
+            return try forget(try store.delete(ids: ids.map { Int64($0) }))
+        }
     }
 
-    private func applyDeletion(_ write: () throws(CollectionError) -> Store.WriteResult) throws(CollectionError) -> Int {
-        try lock.writing { () throws(CollectionError) -> Int in
-            let written = try write()
-            try indexing { () throws(NearestError) in
-                for id in written.deleted.map({ UInt64($0) }) {
-                    if index.contains(id) { try index.remove(id) }
-                    pending.remove(id)
-                }
+    /// Takes deleted points out of memory (the writer's part after the commit).
+    private func forget(_ written: Store.WriteResult) throws(CollectionError) -> Int {
+        try state.writing { () throws(CollectionError) in
+            for id in written.deleted {
+                payloads.remove(UInt32(id))
+                pending.remove(UInt64(id))
+                if index.contains(UInt64(id)) { try indexing { () throws(NearestError) in try index.remove(UInt64(id)) } }
             }
+            payloads.tidy()
             indexedChange = written.change
-            changedSinceSnapshot += written.deleted.count
-            return written.deleted.count
         }
+        changedSinceSnapshot += written.deleted.count
+        return written.deleted.count
     }
 
     // MARK: Reads
 
     /// The number of points, or of those matching `filter`.
     public func count(filter: Filter? = nil) throws(CollectionError) -> Int {
-        try store.count(filter: filter)
+        state.reading {
+            guard let filter else { return payloads.count }
+            return payloads.count(matching: filter)
+        }
     }
 
     /// The points with these ids, in the order given; unknown ids are left out.
@@ -265,7 +306,12 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
     /// `offset + limit` of one page as the next page's offset.
     public func scroll(filter: Filter? = nil, limit: Int = 100, offset: Int = 0) throws(CollectionError) -> [Point] {
         guard limit >= 1, offset >= 0 else { throw .invalidParameter("scroll needs limit ≥ 1 and offset ≥ 0") }
-        return try store.scroll(filter: filter, limit: limit, offset: offset).map(\.point)
+        guard let filter else { return try store.scroll(limit: limit, offset: offset).map(\.point) }
+        let matching = state.reading { payloads.ids(matching: filter) }
+        guard offset < matching.count else { return [] }
+        let page = matching[offset ..< min(offset + limit, matching.count)].map { Int64($0) }
+        let found = try store.points(ids: page, payload: true, vector: true)
+        return page.compactMap { found[$0]?.point }
     }
 
     /// How a filtered search finds its points.
@@ -291,47 +337,64 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
             throw .index(error)
         }
-        let matching = try filter.map { (f: Filter) throws(CollectionError) in try store.ids(matching: f).map { UInt64($0) } }
-        let hits = try lock.reading { () throws(CollectionError) -> [Neighbor] in
+        let hits = try state.reading { () throws(CollectionError) -> [Neighbor] in
             try indexing { () throws(NearestError) in
-                try nearest(vector, limit: limit, ef: ef, among: matching, strategy: strategy)
+                try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
             }
         }
+        // A point deleted since is left out.
         let found = try store.points(ids: hits.map { Int64($0.id) }, payload: withPayload, vector: withVector)
         return hits.compactMap { hit in
             found[Int64(hit.id)].map { ScoredPoint(id: $0.id, distance: hit.distance, payload: $0.payload, vector: $0.vector) }
         }
     }
 
-    /// The graph's and the pending points' nearest, merged; `among` restricts both.
-    private func nearest(_ vector: [Float], limit: Int, ef: Int, among matching: [UInt64]?,
+    /// The graph's and the pending points' nearest, merged; `filter` restricts both. Runs
+    /// under `state`, read.
+    private func nearest(_ vector: [Float], limit: Int, ef: Int, filter: Filter?,
                          strategy: FilteredSearch) throws(NearestError) -> [Neighbor] {
-        let indexed: [Neighbor]
-        var allowed: Set<UInt64>?
-        if let matching {
-            guard !matching.isEmpty else { return [] }
-            let threshold = switch strategy {
-            case .automatic: configuration.exactSearchThreshold
-                ?? Int((16 * Double(max(ef, limit)) * Double(index.count + pending.count)).squareRoot())
-            case .graph: 0
-            case .exact: Int.max
-            }
-            if matching.count <= threshold {
-                indexed = try index.exactSearch(vector, k: limit, among: matching)
-            } else {
-                let walked = try index.search(vector, k: limit, ef: max(ef, limit), among: matching)
-                // The walk can miss matches in a part of the graph it never reached.
-                let indexedMatches = matching.count - matching.lazy.filter(pending.contains).count
-                indexed = walked.count < min(limit, indexedMatches)
-                    ? try index.exactSearch(vector, k: limit, among: matching) : walked
-            }
-            if pending.count > 0 { allowed = Set(matching) }
-        } else {
-            indexed = try index.search(vector, k: limit, ef: max(ef, limit))
+        guard let filter else {
+            let indexed = try index.search(vector, k: limit, ef: max(ef, limit))
+            return Self.merge(indexed, try pending.search(vector, k: limit), limit: limit)
         }
-        let fresh = try pending.search(vector, k: limit, allowed: allowed)
+        let bits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: payloads.wordCount)
+        defer { bits.deallocate() }
+        bits.initialize(repeating: 0)
+        payloads.evaluate(filter, into: bits)
+        let matches = bits.reduce(0) { $0 + $1.nonzeroBitCount }
+        guard matches > 0 else { return [] }
+        let allowed = { (id: UInt64) -> Bool in
+            Int(id >> 6) < bits.count && bits[Int(id >> 6)] >> (id & 63) & 1 == 1
+        }
+        let fresh = pending.count > 0 ? try pending.search(vector, k: limit, allowed: allowed) : []
+        func exact() throws(NearestError) -> [Neighbor] {
+            let ids = PointSet.ids(in: bits).lazy.map { UInt64($0) }
+            return Self.merge(try index.exactSearch(vector, k: limit, among: ids), fresh, limit: limit)
+        }
+        let threshold = switch strategy {
+        case .automatic: configuration.exactSearchThreshold
+            ?? Int((16 * Double(max(ef, limit)) * Double(payloads.count)).squareRoot())
+        case .graph: 0
+        case .exact: Int.max
+        }
+        if matches <= threshold { return try exact() }
+        let walked = try index.search(vector, k: limit, ef: max(ef, limit), allowedIDs: UnsafeBufferPointer(bits))
+        let merged = Self.merge(walked, fresh, limit: limit)
+        // The walk can miss matches in a part of the graph it never reached.
+        return merged.count < min(limit, matches) ? try exact() : merged
+    }
+
+    /// The nearest `limit` of two result lists, each point once (a point being added to the
+    /// graph is found in both).
+    private static func merge(_ indexed: [Neighbor], _ fresh: [Neighbor], limit: Int) -> [Neighbor] {
         guard !fresh.isEmpty else { return indexed }
-        return Array((indexed + fresh).sorted { ($0.distance, $0.id) < ($1.distance, $1.id) }.prefix(limit))
+        var seen = Set<UInt64>()
+        var merged: [Neighbor] = []
+        for hit in (indexed + fresh).sorted(by: { ($0.distance, $0.id) < ($1.distance, $1.id) }) where seen.insert(hit.id).inserted {
+            merged.append(hit)
+            if merged.count == limit { break }
+        }
+        return merged
     }
 
     /// Runs a call into the index, reporting its error as a collection error.
@@ -345,9 +408,14 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
     /// under cosine). Returns a list of disagreements, empty when they agree. For tests and
     /// `nearest collection info --verify`; it reads every point.
     public func verify() throws(CollectionError) -> [String] {
-        try lock.reading { () throws(CollectionError) -> [String] in
+        // As the writer, nothing changes meanwhile.
+        try writer.withLock { (_: inout Void) throws(CollectionError) -> [String] in
             var problems: [String] = []
             let stored = Set(try store.allIDs().map { UInt64($0) })
+            let filterable = Set(payloads.live.ids.map { UInt64($0) })
+            if filterable != stored {
+                problems.append("the payload index holds \(filterable.count) points, the store \(stored.count)")
+            }
             let indexed = Set(index.ids)
             let held = indexed.union(pending.ids)
             if !indexed.isDisjoint(with: pending.ids) { problems.append("points both in the graph and pending") }
@@ -376,7 +444,7 @@ public final class Collection: @unchecked Sendable {  // mutable state only unde
     public var statistics: Statistics {
         get throws(CollectionError) {
             let points = try store.count()
-            return lock.reading {
+            return state.reading {
                 Statistics(points: points, indexed: index.count, pending: pending.count,
                            snapshotChange: Int(snapshotChange), lastChange: Int(indexedChange))
             }
