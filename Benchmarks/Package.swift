@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "CBenchBLAS",
                 .product(name: "Nearest", package: "swift-nearest"),
+                .product(name: "NearestCollections", package: "swift-nearest"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -38,7 +38,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     let mapping: MappedFile?
 
     struct Catalog {
-        var nodes: [UInt64: UInt32] = [:]
+        var nodes = NodeTable()
         var freeSlots: [UInt32] = []  // removed nodes, reused by later adds
         var complete = true           // false until a mapped view has read its ids
     }
@@ -100,7 +100,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         for node in 0 ..< UInt32(count) {
             if nn_hnsw_node_removed(graph, node) { catalog.freeSlots.append(node); continue }
             let id = nn_hnsw_node_id(graph, node)
-            if catalog.nodes.updateValue(node, forKey: id) != nil { duplicate = duplicate ?? id }
+            if catalog.nodes.update(id, node) != nil { duplicate = duplicate ?? id }
         }
         return (catalog, duplicate)
     }
@@ -123,7 +123,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     public var isReadOnly: Bool { mapping != nil }
 
     /// The ids of the vectors in the index, in no particular order.
-    public var ids: [UInt64] { withCatalog { Array($0.nodes.keys) } }
+    public var ids: [UInt64] { withCatalog { $0.nodes.ids } }
 
     /// Whether a vector with `id` is in the index.
     public func contains(_ id: UInt64) -> Bool { withCatalog { $0.nodes[id] != nil } }
@@ -330,6 +330,26 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
             // that move one write under `access`; the catalogue is held only for the lookup).
             access.reading {
                 let nodes = withCatalog { catalog in allowed.compactMap { catalog.nodes[$0] } }
+                return nn_hnsw_search_nodes(graph, q, k, nodes, nodes.count, ids, distances)
+            }
+        }
+    }
+
+    /// The exact `k` nearest to `query` among the vectors whose ids have their bit set in
+    /// `allowedIDs` (bit `id % 64` of word `id / 64`), by scoring each of them: the exact twin of
+    /// `search(_:k:ef:allowedIDs:)`.
+    public func exactSearch(_ query: [Float], k: Int, allowedIDs: UnsafeBufferPointer<UInt64>) throws(NearestError) -> [Neighbor] {
+        try searchOne(query, k: k) { q, ids, distances in
+            access.reading {
+                var nodes: [UInt32] = []
+                withCatalog { catalog in
+                    for (word, var bits) in allowedIDs.enumerated() {
+                        while bits != 0 {
+                            if let node = catalog.nodes[UInt64(word << 6 + bits.trailingZeroBitCount)] { nodes.append(node) }
+                            bits &= bits - 1
+                        }
+                    }
+                }
                 return nn_hnsw_search_nodes(graph, q, k, nodes, nodes.count, ids, distances)
             }
         }

@@ -20,6 +20,8 @@ public enum CollectionError: Error, Sendable, Equatable, CustomStringConvertible
     case storage(path: String, reason: String)
     /// The index underneath refused; the text is its error.
     case index(NearestError)
+    /// The collection was closed; open it again to use it.
+    case closed(path: String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum CollectionError: Error, Sendable, Equatable, CustomStringConvertible
             "\(path): collection format version \(version) is newer than this build reads (\(supported)); upgrade swift-nearest"
         case let .storage(path, reason): "\(path): \(reason)"
         case let .index(error): error.description
+        case let .closed(path): "\(path): the collection is closed"
         }
     }
 }

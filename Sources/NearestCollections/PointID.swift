@@ -77,3 +77,25 @@ public struct ScoredPoint: Sendable, Hashable {
     public var payload: Payload?
     public var vector: [Float]?
 }
+
+/// A page of `VectorCollection.scroll`: its points, and where the next page starts (nil after
+/// the last page).
+public struct ScrollPage: Sendable, Equatable {
+    public var points: [Point]
+    public var next: ScrollCursor?
+}
+
+/// Where a scroll resumes: a position in the collection's insertion order. Its text form
+/// (`description`, `init?(_:)`) travels through APIs and command lines.
+public struct ScrollCursor: Sendable, Hashable, LosslessStringConvertible {
+    let after: Int64
+
+    init(after: Int64) { self.after = after }
+
+    public init?(_ description: String) {
+        guard let after = Int64(description), after >= 0 else { return nil }
+        self.after = after
+    }
+
+    public var description: String { String(after) }
+}

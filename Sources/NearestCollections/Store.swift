@@ -222,11 +222,12 @@ final class Store: Sendable {
         try reading { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0 }
     }
 
-    /// Visits the payload of every point, as JSON text (NUL-terminated UTF-8), in id order.
-    func payloads(_ body: (Int64, UnsafePointer<UInt8>, Int) throws(CollectionError) -> Void) throws(CollectionError) {
+    /// Visits the key and payload of every point, the payload as JSON text (NUL-terminated
+    /// UTF-8), in id order.
+    func payloads(_ body: (Int64, PointID, UnsafePointer<UInt8>, Int) throws(CollectionError) -> Void) throws(CollectionError) {
         try reading { db in
             // Cached: the database keeps the statement alive while its handle is used.
-            let statement = try db.cachedStatement(sql: "SELECT id, payload FROM points ORDER BY id").sqliteStatement
+            let statement = try db.cachedStatement(sql: "SELECT id, key, payload FROM points ORDER BY id").sqliteStatement
             sqlite3_reset(statement)
             defer { sqlite3_reset(statement) }
             while true {
@@ -234,8 +235,11 @@ final class Store: Sendable {
                 if code == SQLITE_DONE { return }
                 guard code == SQLITE_ROW else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage) }
                 let id = sqlite3_column_int64(statement, 0)
-                guard let text = sqlite3_column_text(statement, 1) else { continue }
-                try body(id, text, Int(sqlite3_column_bytes(statement, 1)))
+                guard let keyText = sqlite3_column_text(statement, 1), let key = PointID(String(cString: keyText)),
+                      let text = sqlite3_column_text(statement, 2) else {
+                    throw CollectionError.storage(path: path, reason: "the point at internal id \(id) has no valid key or payload")
+                }
+                try body(id, key, text, Int(sqlite3_column_bytes(statement, 2)))
             }
         }
     }
@@ -290,11 +294,11 @@ final class Store: Sendable {
         }
     }
 
-    /// A page of points in id order.
-    func scroll(limit: Int, offset: Int) throws(CollectionError) -> [StoredPoint] {
+    /// Up to `limit` points with internal ids above `after`, in id order.
+    func scroll(after: Int64, limit: Int) throws(CollectionError) -> [StoredPoint] {
         try reading { db in
-            try Row.fetchAll(db, sql: "SELECT id, key, payload, vector FROM points ORDER BY id LIMIT ? OFFSET ?",
-                             arguments: [limit, offset]).map { try StoredPoint(row: $0, payload: true, vector: true) }
+            try Row.fetchAll(db, sql: "SELECT id, key, payload, vector FROM points WHERE id > ? ORDER BY id LIMIT ?",
+                             arguments: [after, limit]).map { try StoredPoint(row: $0, payload: true, vector: true) }
         }
     }
 

@@ -40,11 +40,16 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private let state = ReadWriteLock(preferringWriters: true)
     private var index: HNSWIndex
     private var payloads: PayloadIndex
+    /// Each point's id, by internal id: a search names its hits without reading the store.
+    private var keys: [PointID?]
+    private let payloadReader: PayloadReader
     private var pending: PendingPoints
     /// The store's change that `index` plus `pending` reflect, and the last one saved.
     private var indexedChange: Int64
     private var snapshotChange: Int64
     private var changedSinceSnapshot = 0
+    /// Set once by `close()`.
+    private var isClosed = false
 
     static let storeName = "store.sqlite"
 
@@ -57,14 +62,14 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let lockFile = try Self.lockDirectory(directory)
         guard !FileManager.default.fileExists(atPath: storePath) else {
-            close(lockFile)
+            Glibc.close(lockFile)
             throw .storage(path: directory, reason: "a collection already exists here")
         }
         do {
             let store = try Store.create(at: storePath, configuration: configuration)
             return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
         } catch {
-            close(lockFile)
+            Glibc.close(lockFile)
             throw error
         }
     }
@@ -77,7 +82,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             let (store, configuration) = try Store.open(at: (directory as NSString).appendingPathComponent(storeName))
             return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
         } catch {
-            close(lockFile)
+            Glibc.close(lockFile)
             throw error
         }
     }
@@ -105,21 +110,48 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let last = try store.lastChange()
         var payloads = PayloadIndex()
-        try store.payloads { (id, text, count) throws(CollectionError) in
+        var keys: [PointID?] = []
+        try store.payloads { (id, key, text, count) throws(CollectionError) in
             var reader = JSONReader(text, count: count)
             guard case let .object(payload)? = try? reader.document() else {
                 throw .storage(path: store.path, reason: "the payload of internal id \(id) is not a JSON object")
             }
             payloads.upsert(UInt32(id), payload)
+            Self.setKey(key, at: id, in: &keys)
         }
         payloads.tidy()
         self.payloads = payloads
+        self.keys = keys
+        payloadReader = PayloadReader(path: store.path)
         (index, snapshotChange) = try Self.loadSnapshot(directory: directory, configuration: configuration, upTo: last)
         indexedChange = snapshotChange
         try catchUp(to: last)
     }
 
-    deinit { Glibc.close(lockFile) }
+    private static func setKey(_ key: PointID?, at id: Int64, in keys: inout [PointID?]) {
+        if keys.count <= Int(id) { keys.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - keys.count)) }
+        keys[Int(id)] = key
+    }
+
+    deinit { if !isClosed { Glibc.close(lockFile) } }
+
+    /// Releases the directory's lock, so that the collection can be opened again (here or in
+    /// another process); every later call on this handle throws `.closed`. Writes are already
+    /// on disk: closing loses nothing (`checkpoint()` first makes the next open faster).
+    public func close() {
+        writer.withLock { _ in
+            let wasOpen = state.writing { () -> Bool in
+                defer { isClosed = true }
+                return !isClosed
+            }
+            if wasOpen { Glibc.close(lockFile) }
+        }
+    }
+
+    /// Throws if `close()` was called; under `state` or as the writer.
+    private func checkOpen() throws(CollectionError) {
+        if isClosed { throw .closed(path: directory) }
+    }
 
     // MARK: Snapshots and replay
 
@@ -184,7 +216,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// last snapshot (or `force`), saves a new one. Call before a process exits to make the next
     /// open fast; nothing is lost without it. Searches go on meanwhile.
     public func checkpoint() throws(CollectionError) {
-        try writer.withLock { (_: inout Void) throws(CollectionError) in try checkpointWriting(force: true) }
+        try writer.withLock { (_: inout Void) throws(CollectionError) in
+            try checkOpen()
+            try checkpointWriting(force: true)
+        }
     }
 
     /// Runs while this thread is the writer: searches go on beside the graph insert, the
@@ -213,7 +248,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             try? FileManager.default.removeItem(atPath: old.path)
         }
         try store.pruneDeletions(through: indexedChange)
-        snapshotChange = indexedChange
+        state.writing { snapshotChange = indexedChange }  // `statistics` reads it
         changedSinceSnapshot = 0
     }
 
@@ -237,10 +272,14 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         let batch = points.indices.filter { last[points[$0].id] == $0 }.map { points[$0] }
         guard !batch.isEmpty else { return }
         try writer.withLock { (_: inout Void) throws(CollectionError) in
+            try checkOpen()
             let written = try store.upsert(batch)
             let ids = written.upserted.map { UInt64($0) }
             try state.writing { () throws(CollectionError) in
-                for (id, point) in zip(written.upserted, batch) { payloads.upsert(UInt32(id), point.payload) }
+                for (id, point) in zip(written.upserted, batch) {
+                    payloads.upsert(UInt32(id), point.payload)
+                    Self.setKey(point.id, at: id, in: &keys)
+                }
                 payloads.tidy()
                 try indexing { () throws(NearestError) in
                     for id in ids where index.contains(id) { try index.remove(id) }
@@ -257,7 +296,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     @discardableResult
     public func delete(_ ids: [PointID]) throws(CollectionError) -> Int {
         try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
-            try forget(try store.delete(keys: ids.map(\.description)))
+            try checkOpen()
+            return try forget(try store.delete(keys: ids.map(\.description)))
         }
     }
 
@@ -265,6 +305,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     @discardableResult
     public func delete(filter: Filter) throws(CollectionError) -> Int {
         try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
+            try checkOpen()
             // No other writer runs: the matches cannot change before the delete commits.
             let ids = state.reading { payloads.ids(matching: filter) }
             guard !ids.isEmpty else { return 0 }
@@ -277,6 +318,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try state.writing { () throws(CollectionError) in
             for id in written.deleted {
                 payloads.remove(UInt32(id))
+                keys[Int(id)] = nil
                 pending.remove(UInt64(id))
                 if index.contains(UInt64(id)) { try indexing { () throws(NearestError) in try index.remove(UInt64(id)) } }
             }
@@ -291,7 +333,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// The number of points, or of those matching `filter`.
     public func count(filter: Filter? = nil) throws(CollectionError) -> Int {
-        state.reading {
+        try state.reading { () throws(CollectionError) -> Int in
+            try checkOpen()
             guard let filter else { return payloads.count }
             return payloads.count(matching: filter)
         }
@@ -299,19 +342,38 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// The points with these ids, in the order given; unknown ids are left out.
     public func get(_ ids: [PointID]) throws(CollectionError) -> [Point] {
-        try store.points(keys: ids.map(\.description)).map(\.point)
+        try state.reading { () throws(CollectionError) in try checkOpen() }
+        return try store.points(keys: ids.map(\.description)).map(\.point)
     }
 
-    /// A page of points in insertion order (optionally only those matching `filter`): pass
-    /// `offset + limit` of one page as the next page's offset.
-    public func scroll(filter: Filter? = nil, limit: Int = 100, offset: Int = 0) throws(CollectionError) -> [Point] {
-        guard limit >= 1, offset >= 0 else { throw .invalidParameter("scroll needs limit ≥ 1 and offset ≥ 0") }
-        guard let filter else { return try store.scroll(limit: limit, offset: offset).map(\.point) }
-        let matching = state.reading { payloads.ids(matching: filter) }
-        guard offset < matching.count else { return [] }
-        let page = matching[offset ..< min(offset + limit, matching.count)].map { Int64($0) }
-        let found = try store.points(ids: page, payload: true, vector: true)
-        return page.compactMap { found[$0]?.point }
+    /// A page of points in insertion order, optionally only those matching `filter`. Pass the
+    /// page's `next` to get the page after it: writes between pages never make a page repeat or
+    /// skip a point that stays in the collection.
+    public func scroll(filter: Filter? = nil, limit: Int = 100, after cursor: ScrollCursor? = nil) throws(CollectionError) -> ScrollPage {
+        guard limit >= 1 && limit <= 1 << 20 else { throw .invalidParameter("limit must be in 1...\(1 << 20), got \(limit)") }
+        let after = cursor?.after ?? 0
+        var points: [StoredPoint]
+        if let filter {
+            let matching = try state.reading { () throws(CollectionError) -> [UInt32] in
+                try checkOpen()
+                return payloads.ids(matching: filter)
+            }
+            var start = 0, end = matching.count  // the first id above `after`
+            while start < end {
+                let mid = (start + end) / 2
+                if Int64(matching[mid]) <= after { start = mid + 1 } else { end = mid }
+            }
+            let page = matching[start ..< min(start + limit + 1, matching.count)].map { Int64($0) }
+            let found = try store.points(ids: page, payload: true, vector: true)
+            points = page.compactMap { found[$0] }  // a point deleted meanwhile is left out
+        } else {
+            try state.reading { () throws(CollectionError) in try checkOpen() }
+            points = try store.scroll(after: after, limit: limit + 1)
+        }
+        // One more than the page was read: whether a next page exists.
+        let more = points.count > limit
+        if more { points.removeLast(points.count - limit) }
+        return ScrollPage(points: points.map(\.point), next: more ? ScrollCursor(after: points.last!.internalID) : nil)
     }
 
     /// How a filtered search finds its points.
@@ -337,15 +399,27 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
             throw .index(error)
         }
-        let hits = try state.reading { () throws(CollectionError) -> [Neighbor] in
-            try indexing { () throws(NearestError) in
+        let hits = try state.reading { () throws(CollectionError) -> [(Neighbor, PointID)] in
+            try checkOpen()
+            let found = try indexing { () throws(NearestError) in
                 try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
             }
+            return found.compactMap { hit in Int(hit.id) < keys.count ? keys[Int(hit.id)].map { (hit, $0) } : nil }
         }
-        // A point deleted since is left out.
-        let found = try store.points(ids: hits.map { Int64($0.id) }, payload: withPayload, vector: withVector)
-        return hits.compactMap { hit in
-            found[Int64(hit.id)].map { ScoredPoint(id: $0.id, distance: hit.distance, payload: $0.payload, vector: $0.vector) }
+        guard withPayload || withVector else {
+            return hits.map { ScoredPoint(id: $1, distance: $0.distance, payload: nil, vector: nil) }
+        }
+        // A point deleted since the search is left out.
+        let internalIDs = hits.map { Int64($0.0.id) }
+        if withVector {
+            let found = try store.points(ids: internalIDs, payload: withPayload, vector: true)
+            return hits.compactMap { hit, _ in
+                found[Int64(hit.id)].map { ScoredPoint(id: $0.id, distance: hit.distance, payload: $0.payload, vector: $0.vector) }
+            }
+        }
+        let found = try payloadReader.payloads(internalIDs)
+        return hits.compactMap { hit, id in
+            found[Int64(hit.id)].map { ScoredPoint(id: id, distance: hit.distance, payload: $0, vector: nil) }
         }
     }
 
@@ -368,8 +442,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let fresh = pending.count > 0 ? try pending.search(vector, k: limit, allowed: allowed) : []
         func exact() throws(NearestError) -> [Neighbor] {
-            let ids = PointSet.ids(in: bits).lazy.map { UInt64($0) }
-            return Self.merge(try index.exactSearch(vector, k: limit, among: ids), fresh, limit: limit)
+            let indexed = try index.exactSearch(vector, k: limit, allowedIDs: UnsafeBufferPointer(bits))
+            return Self.merge(indexed, fresh, limit: limit)
         }
         let threshold = switch strategy {
         case .automatic: configuration.exactSearchThreshold
@@ -410,6 +484,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     public func verify() throws(CollectionError) -> [String] {
         // As the writer, nothing changes meanwhile.
         try writer.withLock { (_: inout Void) throws(CollectionError) -> [String] in
+            try checkOpen()
             var problems: [String] = []
             let stored = Set(try store.allIDs().map { UInt64($0) })
             let filterable = Set(payloads.live.ids.map { UInt64($0) })
@@ -443,6 +518,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// Counts for `nearest collection info`.
     public var statistics: Statistics {
         get throws(CollectionError) {
+            try state.reading { () throws(CollectionError) in try checkOpen() }
             let points = try store.count()
             return state.reading {
                 Statistics(points: points, indexed: index.count, pending: pending.count,

@@ -13,7 +13,7 @@ struct CollectionConcurrencyTests {
             at: directory.path("c"), configuration: .init(dimensions: 8, metric: .l2, indexingThreshold: 100))
         var generator = SplitMix64(seed: 21)
         let first = (0 ..< 300).map { Point(id: .number(UInt64($0)), vector: randomVector(8, &generator), payload: ["odd": .bool($0 % 2 == 1)]) }
-        try collection.upsert(first)
+        try await collection.upsert(first)
         let odd = try Filter(parsing: #"{"odd": true}"#)
         try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {

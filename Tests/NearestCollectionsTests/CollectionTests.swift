@@ -194,4 +194,83 @@ struct CollectionTests {
             try VectorCollection.open(at: path)
         }
     }
+
+    @Test("a format-1 store (payload rows in SQL) opens as format 2, its filters answered from memory")
+    func formatOneUpgrade() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        do {
+            let collection = try VectorCollection.create(at: path, configuration: .init(dimensions: 2, metric: .l2))
+            try collection.upsert([Point(id: 1, vector: [1, 0], payload: ["lang": "en"]), Point(id: 2, vector: [0, 1], payload: ["lang": "de"])])
+        }
+        try DatabaseQueue(path: path + "/store.sqlite").write { db in
+            try db.execute(sql: "UPDATE settings SET value = '1' WHERE name = 'format'")
+            try db.execute(sql: "CREATE TABLE payload_values(point INTEGER NOT NULL, path TEXT NOT NULL, kind INTEGER NOT NULL, value)")
+        }
+        let collection = try VectorCollection.open(at: path)
+        #expect(try collection.search([1, 0], limit: 2, filter: Filter(parsing: #"{"lang": "de"}"#)).map(\.id) == [2])
+        let (format, table) = try DatabaseQueue(path: path + "/store.sqlite").read { db in
+            (try String.fetchOne(db, sql: "SELECT value FROM settings WHERE name = 'format'"),
+             try Bool.fetchOne(db, sql: "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'payload_values'"))
+        }
+        #expect(format == "2" && table == false)
+    }
+
+    @Test("scroll pages by cursor: writes between pages neither repeat nor skip a point that stays")
+    func scrollCursor() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 2, metric: .l2))
+        try collection.upsert((0 ..< 100).map { Point(id: .number(UInt64($0)), vector: [Float($0), 1], payload: ["even": .bool($0 % 2 == 0)]) })
+        for filter in [nil, try Filter(parsing: #"{"even": true}"#)] {
+            var seen: [PointID] = []
+            var cursor: ScrollCursor?
+            var pages = 0
+            repeat {
+                let page = try collection.scroll(filter: filter, limit: 7, after: cursor)
+                #expect(page.points.count <= 7)
+                seen += page.points.map(\.id)
+                cursor = page.next
+                pages += 1
+                // Between pages: delete a point not yet reached, overwrite one already seen, add new ones.
+                if pages == 2 {
+                    try collection.delete([98])
+                    try collection.upsert([Point(id: 0, vector: [0, 2], payload: ["even": true]), Point(id: 500, vector: [5, 5], payload: ["even": true])])
+                }
+                if let text = cursor?.description { #expect(ScrollCursor(text) == cursor) }
+            } while cursor != nil
+            let stayed = (0 ..< 98).filter { filter == nil || $0 % 2 == 0 }.map { PointID.number(UInt64($0)) }
+            #expect(Set(seen).isSuperset(of: stayed))
+            #expect(seen.count == Set(seen).count, "no point repeats")
+            #expect(!seen.contains(98) && seen.contains(500))
+            try collection.upsert([Point(id: 98, vector: [98, 1], payload: ["even": true])])
+            try collection.delete([500])
+        }
+        #expect(throws: CollectionError.invalidParameter("limit must be in 1...1048576, got 0")) {
+            try collection.scroll(limit: 0)
+        }
+        #expect(ScrollCursor("-1") == nil && ScrollCursor("x") == nil)
+    }
+
+    @Test("close releases the directory: another handle opens it, and the closed one refuses every call")
+    func close() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        let collection = try VectorCollection.create(at: path, configuration: .init(dimensions: 2, metric: .l2))
+        try await collection.upsert([Point(id: 1, vector: [1, 0], payload: ["a": 1])])
+        #expect(try await collection.search([1, 0], limit: 1).map(\.id) == [1])
+        #expect(throws: CollectionError.collectionInUse(path: path)) { try VectorCollection.open(at: path) }
+        collection.close()
+        collection.close()  // twice is harmless
+        let closed = CollectionError.closed(path: path)
+        #expect(throws: closed) { try collection.search([1, 0]) }
+        #expect(throws: closed) { try collection.upsert([Point(id: 2, vector: [0, 1])]) }
+        #expect(throws: closed) { try collection.count() }
+        #expect(throws: closed) { try collection.get([1]) }
+        #expect(throws: closed) { try collection.delete([1]) }
+        #expect(throws: closed) { try collection.checkpoint() }
+        let reopened = try VectorCollection.open(at: path)
+        #expect(try reopened.get([1]) == [Point(id: 1, vector: [1, 0], payload: ["a": 1])])
+        try await reopened.delete(filter: Filter(parsing: #"{"a": 1}"#))
+        #expect(try reopened.count() == 0)
+    }
 }

@@ -74,7 +74,7 @@ struct CrashSafetyTests {
                     "round \(round): a point came back with another vector")
             #expect(try collection.get(dead.map { .number($0) }).isEmpty, "round \(round): a deleted point came back")
             if let probe = alive.randomElement() {
-                #expect(try collection.search(Self.vector(probe), limit: 1, ef: 100).first?.id == .number(probe))
+                #expect(try await collection.search(Self.vector(probe), limit: 1, ef: 100).first?.id == .number(probe))
             }
         }
         #expect(acknowledgedCount > 200, "too few acknowledged changes: the child barely ran")

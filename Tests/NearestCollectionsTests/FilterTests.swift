@@ -69,7 +69,7 @@ struct FilterTests {
             let filter = try Filter(parsing: text)
             let expected = points.filter { filter.matches($0.payload) }.map(\.id)
             #expect(try collection.count(filter: filter) == expected.count, "\(text)")
-            let scrolled = try collection.scroll(filter: filter, limit: 1000).map(\.id)
+            let scrolled = try collection.scroll(filter: filter, limit: 1000).points.map(\.id)
             #expect(scrolled == expected, "\(text)")
         }
         // The numbers' sorted list follows removals: a range no longer finds a deleted value.
@@ -150,7 +150,7 @@ struct RandomFilterTests {
                 let filter = Self.filter(0, &g)
                 let expected = Set(points.filter { filter.matches($0.payload) }.map(\.id))
                 #expect(try collection!.count(filter: filter) == expected.count, "\(filter)")
-                #expect(Set(try collection!.scroll(filter: filter, limit: 1000).map(\.id)) == expected, "\(filter)")
+                #expect(Set(try collection!.scroll(filter: filter, limit: 1000).points.map(\.id)) == expected, "\(filter)")
                 let query: [Float] = [Float(g.next() % 100), Float(g.next() % 100)]
                 let hits = try collection!.search(query, limit: 5, filter: filter, strategy: .exact)
                 #expect(hits.count == min(5, expected.count) && hits.allSatisfy { expected.contains($0.id) }, "\(filter)")

@@ -10,6 +10,6 @@ struct NearestBench: ParsableCommand {
             table goes to stdout, progress to stderr. ./run.sh runs `hnsw` with the peers, ./run-flat.sh `flat` \
             with NumPy and FAISS.
             """,
-        subcommands: [FlatBenchmark.self, HNSWBenchmark.self]
+        subcommands: [FlatBenchmark.self, HNSWBenchmark.self, CollectionBenchmark.self]
     )
 }

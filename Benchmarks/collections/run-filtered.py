@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Filtered search in the store: swift-nearest's VectorCollection against Qdrant Edge (Qdrant's
+engine in-process, PyPI qdrant-edge-py, pinned in Benchmarks/peers/requirements.txt).
+
+The shipped MiniLM set (60,703 x 384, cosine), M = 16, efConstruction = 200, payload of row i:
+{"tenant": i % 100, "bucket": i % 10, "half": i % 2 == 0, "parity": "even"/"odd", "shard": i % 1000,
+"name": <package>}. (The 50% filter is on `parity`: qdrant-edge-py 0.9.0 turns MatchValue(True) into
+the integer 1, which matches no boolean.) Filters keep 50% / 10% / 10% (a range) / 1% / 0.1% of the points; the exact filtered top 10 is
+computed here with NumPy. Both answer one query at a time on one thread, ef 64, payloads
+returned. Rounds alternate (ours in a subprocess, `nearest-bench collection`, then Qdrant's in
+this process), so that both see the same machine load; ratios are per round.
+
+Also: ingest (durable, and indexed), reopen + first query, disk, and our search latency while a
+bulk upsert of 20,000 points runs beside it (against the idle latency of the same round).
+
+    python3 Benchmarks/collections/run-filtered.py [--rounds 3] [--queries 500] [--out FILE]
+"""
+import argparse, gzip, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+DATA = os.path.join(ROOT, "..", "shared", "data", "debian-minilm-384-angular")
+
+# name -> (our filter, Qdrant condition maker, NumPy mask maker)
+FILTERS = {
+    "none": None,
+    "parity = even (50%)": {"parity": "even"},
+    "bucket = 3 (10%)": {"bucket": 3},
+    "tenant < 10 (10%, range)": {"tenant": {"$lt": 10}},
+    "tenant = 7 (1%)": {"tenant": 7},
+    "shard = 7 (0.1%)": {"shard": 7},
+}
+
+
+def read_fvecs(path):
+    raw = np.fromfile(path, dtype=np.int32)
+    dim = raw[0]
+    return raw.reshape(-1, dim + 1)[:, 1:].view(np.float32).copy()
+
+
+def mask(name, n):
+    i = np.arange(n)
+    return {"none": np.ones(n, bool), "parity = even (50%)": i % 2 == 0, "bucket = 3 (10%)": i % 10 == 3,
+            "tenant < 10 (10%, range)": i % 100 < 10, "tenant = 7 (1%)": i % 100 == 7,
+            "shard = 7 (0.1%)": i % 1000 == 7}[name]
+
+
+def ground_truth(base, queries, keep, k=10):
+    ids = np.nonzero(keep)[0]
+    scores = queries @ base[ids].T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return ids[top]
+
+
+def recall(found, truth):
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+
+
+def summary(seconds):
+    s = np.array(seconds)
+    return {"qps": float(len(s) / s.sum()), "p50_ms": float(np.percentile(s, 50) * 1e3),
+            "p99_ms": float(np.percentile(s, 99) * 1e3)}
+
+
+def disk_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+# ---- swift-nearest
+
+def build_ours(nearest, work, payloads_path):
+    root = os.path.join(work, "ours")
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([nearest, "collection", "create", "bench", "--dimensions", "384", "--metric", "cosine",
+                    "--m", "16", "--ef-construction", "200", "--root", root], check=True, stdout=subprocess.DEVNULL)
+    start = time.perf_counter()
+    out = subprocess.run([nearest, "collection", "upsert", "bench", "--vectors", os.path.join(DATA, "base.fvecs"),
+                          "--payloads", payloads_path, "--root", root, "--json"], check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    report = json.loads(out.stdout)
+    return os.path.join(root, "bench"), report, wall
+
+
+def round_ours(bench, directory, queries_path, count, work, upsert_during):
+    filters_path = os.path.join(work, "filters.json")
+    json.dump({k: (json.dumps(v) if v is not None else None) for k, v in FILTERS.items()}, open(filters_path, "w"))
+    out = os.path.join(work, "ours-round.json")
+    args = [bench, "collection", "--directory", directory, "--queries", queries_path, "--count", str(count),
+            "--filters", filters_path, "--out", out]
+    if upsert_during:
+        args += ["--upsert-during", str(upsert_during), "--upsert-vectors", os.path.join(DATA, "base.fvecs")]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    subprocess.run(args, check=True, env=env)
+    return json.load(open(out))
+
+
+# ---- Qdrant Edge
+
+def qdrant_filter(name):
+    from qdrant_edge import FieldCondition, Filter, MatchValue, RangeFloat
+    spec = FILTERS[name]
+    if spec is None:
+        return None
+    (key, value), = spec.items()
+    if isinstance(value, dict):
+        return Filter(must=[FieldCondition(key=key, range=RangeFloat(lt=float(value["$lt"])))])
+    return Filter(must=[FieldCondition(key=key, match=MatchValue(value))])
+
+
+def qdrant_config():
+    from qdrant_edge import Distance, EdgeConfig, EdgeOptimizersConfig, EdgeVectorParams, HnswIndexConfig
+    return EdgeConfig(vectors=EdgeVectorParams(size=384, distance=Distance.Cosine),
+                      hnsw_config=HnswIndexConfig(m=16, ef_construct=200, full_scan_threshold=10000),
+                      optimizers=EdgeOptimizersConfig(indexing_threshold=1), max_search_threads=1)
+
+
+def build_qdrant(work, base, payloads):
+    from qdrant_edge import EdgeShard, PayloadSchemaType, Point, UpdateOperation
+    path = os.path.join(work, "qdrant")
+    shutil.rmtree(path, ignore_errors=True)
+    shard = EdgeShard.create(path, qdrant_config())
+    for field, kind in (("tenant", PayloadSchemaType.Integer), ("bucket", PayloadSchemaType.Integer),
+                        ("shard", PayloadSchemaType.Integer), ("half", PayloadSchemaType.Bool),
+                        ("parity", PayloadSchemaType.Keyword)):
+        shard.update(UpdateOperation.create_field_index(field, kind))
+    start = time.perf_counter()
+    for s in range(0, len(base), 2000):
+        shard.update(UpdateOperation.upsert_points(
+            [Point(id=i, vector=base[i].tolist(), payload=payloads[i]) for i in range(s, min(s + 2000, len(base)))]))
+    shard.flush()
+    durable = time.perf_counter() - start
+    shard.optimize()
+    indexed = time.perf_counter() - start
+    shard.close()
+    return path, durable, indexed
+
+
+def round_qdrant(path, queries):
+    from qdrant_edge import EdgeShard, Query, SearchParams, SearchRequest
+    start = time.perf_counter()
+    shard = EdgeShard.load(path, qdrant_config())
+    open_seconds = time.perf_counter() - start
+    params = SearchParams(hnsw_ef=64)
+
+    def search(vector, f):
+        return shard.search(SearchRequest(query=Query.Nearest(vector), limit=10, filter=f, params=params, with_payload=True))
+
+    vectors = [q.tolist() for q in queries]
+    start = time.perf_counter()
+    search(vectors[0], None)
+    first = time.perf_counter() - start
+    results = {}
+    for name in FILTERS:
+        f = qdrant_filter(name)
+        ids, seconds = [], []
+        for v in vectors:
+            t = time.perf_counter()
+            hits = search(v, f)
+            seconds.append(time.perf_counter() - t)
+            ids.append([h.id for h in hits])
+        results[name] = {"ids": ids, "seconds": seconds}
+    shard.close()
+    return {"openSeconds": open_seconds, "firstQuerySeconds": first, "filters": results}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--upsert-during", type=int, default=20000)
+    parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results", "collection-filtered-minilm.json"))
+    args = parser.parse_args()
+
+    work = os.path.join(tempfile.gettempdir(), "nearest-filtered-bench")
+    os.makedirs(work, exist_ok=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "nearest"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "nearest-bench"], cwd=os.path.join(ROOT, "Benchmarks"),
+                   check=True, stdout=subprocess.DEVNULL)
+    nearest = os.path.join(ROOT, ".build", "release", "nearest")
+    bench = os.path.join(ROOT, "Benchmarks", ".build", "release", "nearest-bench")
+
+    base = read_fvecs(os.path.join(DATA, "base.fvecs"))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = read_fvecs(os.path.join(DATA, "query.fvecs"))[: args.queries]
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    with gzip.open(os.path.join(DATA, "base_names.txt.gz"), "rt") as f:
+        names = [line.strip() for line in f]
+    payloads = [{"tenant": i % 100, "bucket": i % 10, "half": i % 2 == 0, "parity": "odd" if i % 2 else "even",
+                 "shard": i % 1000, "name": names[i]}
+                for i in range(len(base))]
+    payloads_path = os.path.join(work, "payloads.jsonl")
+    with open(payloads_path, "w") as f:
+        for p in payloads:
+            f.write(json.dumps(p) + "\n")
+    truth = {name: ground_truth(base, queries, mask(name, len(base))) for name in FILTERS}
+
+    print("building ours ...", file=sys.stderr)
+    directory, ours_ingest, ours_wall = build_ours(nearest, work, payloads_path)
+    print("building Qdrant Edge ...", file=sys.stderr)
+    qdrant_path, q_durable, q_indexed = build_qdrant(work, base, payloads)
+    queries_path = os.path.join(DATA, "query.fvecs")
+
+    rounds = []
+    for r in range(args.rounds):
+        print(f"round {r + 1}: ours", file=sys.stderr)
+        ours = round_ours(bench, directory, queries_path, args.queries, work, args.upsert_during if r == 0 else 0)
+        print(f"round {r + 1}: Qdrant Edge", file=sys.stderr)
+        theirs = round_qdrant(qdrant_path, queries)
+        row = {"filters": {}}
+        for name in FILTERS:
+            o, t = ours["filters"][name], theirs["filters"][name]
+            row["filters"][name] = {
+                "ours": {**summary(o["seconds"]), "recall": recall(o["ids"], truth[name])},
+                "qdrant": {**summary(t["seconds"]), "recall": recall(t["ids"], truth[name])},
+            }
+            row["filters"][name]["qps_ratio"] = row["filters"][name]["ours"]["qps"] / row["filters"][name]["qdrant"]["qps"]
+        row["reopen"] = {"ours": ours["openSeconds"] + ours["firstQuerySeconds"],
+                         "qdrant": theirs["openSeconds"] + theirs["firstQuerySeconds"]}
+        if ours.get("duringUpsert"):
+            row["during_upsert"] = {"idle": summary(ours["filters"]["none"]["seconds"]),
+                                    "during": summary(ours["duringUpsert"]["seconds"]),
+                                    "upsert_seconds": ours["upsertSeconds"]}
+        row["ours_peak_rss_bytes"] = ours["peakRSSBytes"]
+        rounds.append(row)
+
+    result = {
+        "dataset": "debian-minilm-384-angular", "points": len(base), "queries": args.queries, "ef": 64, "limit": 10,
+        "cores": os.cpu_count(), "qdrant_edge_version": "0.9.0",
+        "ingest": {"ours_durable_seconds": ours_ingest.get("store_seconds"), "ours_indexed_seconds": ours_wall,
+                   "qdrant_durable_seconds": q_durable, "qdrant_indexed_seconds": q_indexed},
+        "disk_bytes": {"ours": disk_bytes(directory), "qdrant": disk_bytes(qdrant_path)},
+        "rounds": rounds,
+    }
+    json.dump(result, open(args.out, "w"), indent=2)
+
+    print(f"| filter | ours q/s | Qdrant Edge q/s | ratio per round | recall ours / Qdrant | p99 ms ours / Qdrant |")
+    print("|---|---|---|---|---|---|")
+    for name in FILTERS:
+        rs = [r["filters"][name] for r in rounds]
+        print(f"| {name} | {statistics.median(x['ours']['qps'] for x in rs):,.0f} | "
+              f"{statistics.median(x['qdrant']['qps'] for x in rs):,.0f} | "
+              f"{', '.join('%.2f' % x['qps_ratio'] for x in rs)} | "
+              f"{rs[0]['ours']['recall']:.3f} / {rs[0]['qdrant']['recall']:.3f} | "
+              f"{statistics.median(x['ours']['p99_ms'] for x in rs):.2f} / {statistics.median(x['qdrant']['p99_ms'] for x in rs):.2f} |")
+    i = result["ingest"]
+    print(f"\ningest (s): ours durable {i['ours_durable_seconds']}, indexed {i['ours_indexed_seconds']:.1f}; "
+          f"Qdrant durable {i['qdrant_durable_seconds']:.1f}, indexed {i['qdrant_indexed_seconds']:.1f}")
+    print(f"reopen + first query (s): " + ", ".join(f"ours {r['reopen']['ours']:.3f} / Qdrant {r['reopen']['qdrant']:.3f}" for r in rounds))
+    print(f"disk: ours {result['disk_bytes']['ours'] / 1e6:.0f} MB, Qdrant {result['disk_bytes']['qdrant'] / 1e6:.0f} MB")
+    if "during_upsert" in rounds[0]:
+        d = rounds[0]["during_upsert"]
+        print(f"unfiltered p99 during a {args.upsert_during}-point upsert: {d['during']['p99_ms']:.2f} ms "
+              f"(idle {d['idle']['p99_ms']:.2f} ms, {d['during']['p99_ms'] / d['idle']['p99_ms']:.2f}x); upsert took {d['upsert_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
