@@ -8,7 +8,9 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
     public var hnsw: HNSWConfiguration
     /// A filtered search whose filter matches at most this many points scores them exactly
     /// instead of walking the graph. nil picks by cost: exact while the matches number under
-    /// √(16 · ef · count), where walking the graph would compute more distances.
+    /// √(32 · ef · count). Scoring costs about a · matches; a walk that skips non-matching
+    /// points visits about ef · count / matches nodes at b each; b ≈ 32a was measured on MiniLM
+    /// (60,703 × 384, ef 64: the two cost the same near 12,000 matches, 19%).
     public var exactSearchThreshold: Int?
     /// Upserted points are searched exactly until this many have gathered; then they are added
     /// to the graph in one parallel insert. Upserts stay fast; searches pay a scan of at most
@@ -31,5 +33,32 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
             throw .invalidParameter("exactSearchThreshold must be 0 or more, got \(exactSearchThreshold)")
         }
         do { try hnsw.validate() } catch { throw .index(error) }
+    }
+}
+
+/// How this process uses a collection: chosen at each open, never stored with it.
+public struct CollectionOptions: Sendable, Equatable {
+    /// Keep every payload in memory, parsed, so that a search returns its hits' payloads
+    /// without reading the store. It costs memory of a few times the payloads' JSON size: turn
+    /// it off for large payloads (document text), which are then read from the store, about
+    /// 1.5 µs per hit.
+    public var payloadsInMemory: Bool
+    /// Worker threads for graph inserts and rebuilds; 0 means one per core.
+    public var threads: Int
+    /// The distance kernels; `.automatic` picks the best this CPU runs.
+    public var instructionSet: InstructionSet
+
+    public init(payloadsInMemory: Bool = true, threads: Int = 0, instructionSet: InstructionSet = .automatic) {
+        self.payloadsInMemory = payloadsInMemory
+        self.threads = threads
+        self.instructionSet = instructionSet
+    }
+
+    /// `configuration` as this process runs it (the stored one keeps no runtime choices).
+    func applied(to configuration: CollectionConfiguration) -> CollectionConfiguration {
+        var configuration = configuration
+        configuration.hnsw.threads = threads
+        configuration.hnsw.instructionSet = instructionSet
+        return configuration
     }
 }

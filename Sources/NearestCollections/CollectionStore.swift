@@ -20,16 +20,17 @@ public struct CollectionStore: Sendable {
         FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(VectorCollection.storeName))
     }
 
-    public func create(_ name: String, configuration: CollectionConfiguration) throws(CollectionError) -> VectorCollection {
+    public func create(_ name: String, configuration: CollectionConfiguration,
+                       options: CollectionOptions = .init()) throws(CollectionError) -> VectorCollection {
         let directory = try directory(name)
         guard !exists(directory) else { throw .collectionExists(name) }
-        return try VectorCollection.create(at: directory, configuration: configuration)
+        return try VectorCollection.create(at: directory, configuration: configuration, options: options)
     }
 
-    public func open(_ name: String) throws(CollectionError) -> VectorCollection {
+    public func open(_ name: String, options: CollectionOptions = .init()) throws(CollectionError) -> VectorCollection {
         let directory = try directory(name)
         guard exists(directory) else { throw .collectionNotFound(name) }
-        return try VectorCollection.open(at: directory)
+        return try VectorCollection.open(at: directory, options: options)
     }
 
     /// The collections under the root, by name.

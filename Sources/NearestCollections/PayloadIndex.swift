@@ -42,7 +42,12 @@ struct PayloadIndex {
     }
 
     private var fields: [Field] = []
-    private var fieldNumbers: [[String]: Int32] = [:]
+    /// A field's number from its parent's (-1 for the payload itself) and its key.
+    private var fieldNumbers: [FieldName: Int32] = [:]
+    private struct FieldName: Hashable {
+        var parent: Int32
+        var key: String
+    }
     private var postings: [[Posting]] = []  // by internal id
     private var dirtyFields: Set<Int32> = []
     /// Every point in the collection.
@@ -60,51 +65,45 @@ struct PayloadIndex {
         idLimit = max(idLimit, Int(id) + 1)
         live.insert(id, limit: idLimit)
         var mine: [Posting] = []
-        var path: [String] = []
-        for (key, value) in payload {
-            path.append(key)
-            add(value, at: &path, id: id, to: &mine)
-            path.removeLast()
-        }
+        mine.reserveCapacity(payload.count)
+        for (key, value) in payload { add(value, at: fieldNumber(parent: -1, key), id: id, inArray: false, to: &mine) }
         if postings.count <= Int(id) { postings.append(contentsOf: repeatElement([], count: Int(id) + 1 - postings.count)) }
         postings[Int(id)] = mine
     }
 
-    private mutating func add(_ value: JSONValue, at path: inout [String], id: UInt32, to mine: inout [Posting]) {
-        let field = fieldNumber(path)
-        // A value reached twice (an array repeating it) is posted once.
-        if !fields[Int(field)].present.contains(id) {
-            fields[Int(field)].present.insert(id, limit: idLimit)
+    /// Posts `value` (and what it holds) under `field`. Only inside an array can a point reach
+    /// a field or a value twice; elsewhere the checks for that are skipped.
+    private mutating func add(_ value: JSONValue, at field: Int32, id: UInt32, inArray: Bool, to mine: inout [Posting]) {
+        let f = Int(field)
+        if !inArray || !fields[f].present.contains(id) {
+            fields[f].present.insert(id, limit: idLimit)
             mine.append(Posting(field: field, key: nil))
         }
         switch value {
         case .object(let members):
-            for (key, child) in members {
-                path.append(key)
-                add(child, at: &path, id: id, to: &mine)
-                path.removeLast()
-            }
+            for (key, child) in members { add(child, at: fieldNumber(parent: field, key), id: id, inArray: inArray, to: &mine) }
         case .array(let items):
             // Elements sit at the array's own path (nested arrays too), objects in them below it.
-            for item in items { add(item, at: &path, id: id, to: &mine) }
+            for item in items { add(item, at: field, id: id, inArray: true, to: &mine) }
         default:
             let key = Key(value)!
-            if fields[Int(field)].values[key] == nil, case let .number(x) = key {
-                fields[Int(field)].unsortedNumbers.append(x)
+            if case let .number(x) = key, fields[f].values[key] == nil {
+                fields[f].unsortedNumbers.append(x)
                 dirtyFields.insert(field)
             }
-            if !(fields[Int(field)].values[key]?.contains(id) ?? false) {
-                fields[Int(field)].values[key, default: PointSet()].insert(id, limit: idLimit)
+            if !inArray || !(fields[f].values[key]?.contains(id) ?? false) {
+                fields[f].values[key, default: PointSet()].insert(id, limit: idLimit)
                 mine.append(Posting(field: field, key: key))
             }
         }
     }
 
-    private mutating func fieldNumber(_ path: [String]) -> Int32 {
-        if let number = fieldNumbers[path] { return number }
+    private mutating func fieldNumber(parent: Int32, _ key: String) -> Int32 {
+        let name = FieldName(parent: parent, key: key)
+        if let number = fieldNumbers[name] { return number }
         let number = Int32(fields.count)
         fields.append(Field())
-        fieldNumbers[path] = number
+        fieldNumbers[name] = number
         return number
     }
 
@@ -234,7 +233,12 @@ struct PayloadIndex {
     }
 
     private func field(_ path: String) -> Field? {
-        fieldNumbers[path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)].map { fields[Int($0)] }
+        var number: Int32 = -1
+        for key in path.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let child = fieldNumbers[FieldName(parent: number, key: String(key))] else { return nil }
+            number = child
+        }
+        return fields[Int(number)]
     }
 
     /// The internal ids matching `filter`, increasing.

@@ -42,6 +42,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private var payloads: PayloadIndex
     /// Each point's id, by internal id: a search names its hits without reading the store.
     private var keys: [PointID?]
+    /// Each point's payload, by internal id, with `options.payloadsInMemory`.
+    private var payloadsHeld: [Payload?] = []
+    public let options: CollectionOptions
     private let payloadReader: PayloadReader
     private var pending: PendingPoints
     /// The store's change that `index` plus `pending` reflect, and the last one saved.
@@ -52,10 +55,15 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private var isClosed = false
 
     static let storeName = "store.sqlite"
+    /// Points a write swaps into memory per turn of the lock: about 0.1 ms.
+    static let swapSlice = 128
 
-    /// Creates a collection in a new (or empty) directory.
-    public static func create(at directory: String, configuration: CollectionConfiguration) throws(CollectionError) -> VectorCollection {
+    /// Creates a collection in a new (or empty) directory. The configuration's runtime choices
+    /// (threads, instruction set) are not stored: `options` gives them, at each open.
+    public static func create(at directory: String, configuration: CollectionConfiguration,
+                              options: CollectionOptions = .init()) throws(CollectionError) -> VectorCollection {
         try configuration.validate()
+        let stored = CollectionOptions().applied(to: configuration)
         let storePath = (directory as NSString).appendingPathComponent(storeName)
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw .storage(path: directory, reason: "cannot create the directory: \(error.localizedDescription)")
@@ -66,8 +74,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             throw .storage(path: directory, reason: "a collection already exists here")
         }
         do {
-            let store = try Store.create(at: storePath, configuration: configuration)
-            return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
+            let store = try Store.create(at: storePath, configuration: stored)
+            return try VectorCollection(directory: directory, store: store, configuration: stored, options: options, lockFile: lockFile)
         } catch {
             Glibc.close(lockFile)
             throw error
@@ -76,11 +84,11 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// Opens the collection in `directory`, replaying into the index the changes its snapshot
     /// lacks (or rebuilding the index when no snapshot is usable).
-    public static func open(at directory: String) throws(CollectionError) -> VectorCollection {
+    public static func open(at directory: String, options: CollectionOptions = .init()) throws(CollectionError) -> VectorCollection {
         let lockFile = try Self.lockDirectory(directory)
         do {
             let (store, configuration) = try Store.open(at: (directory as NSString).appendingPathComponent(storeName))
-            return try VectorCollection(directory: directory, store: store, configuration: configuration, lockFile: lockFile)
+            return try VectorCollection(directory: directory, store: store, configuration: configuration, options: options, lockFile: lockFile)
         } catch {
             Glibc.close(lockFile)
             throw error
@@ -100,37 +108,47 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         return fd
     }
 
-    private init(directory: String, store: Store, configuration: CollectionConfiguration, lockFile: Int32) throws(CollectionError) {
+    private init(directory: String, store: Store, configuration: CollectionConfiguration, options: CollectionOptions,
+                 lockFile: Int32) throws(CollectionError) {
+        let configuration = options.applied(to: configuration)
+        do { try configuration.hnsw.validate() } catch { throw .index(error) }
         self.directory = directory
         self.store = store
         self.configuration = configuration
+        self.options = options
         self.lockFile = lockFile
         do { pending = try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
             throw .index(error)
         }
         let last = try store.lastChange()
+        // The snapshot loads on another thread while this one indexes the payloads.
+        let snapshot = Self.loadInBackground(directory: directory, configuration: configuration, upTo: last)
         var payloads = PayloadIndex()
         var keys: [PointID?] = []
+        var held: [Payload?] = []
         try store.payloads { (id, key, text, count) throws(CollectionError) in
             var reader = JSONReader(text, count: count)
             guard case let .object(payload)? = try? reader.document() else {
                 throw .storage(path: store.path, reason: "the payload of internal id \(id) is not a JSON object")
             }
             payloads.upsert(UInt32(id), payload)
-            Self.setKey(key, at: id, in: &keys)
+            Self.set(key, at: id, in: &keys)
+            if options.payloadsInMemory { Self.set(payload, at: id, in: &held) }
         }
         payloads.tidy()
         self.payloads = payloads
         self.keys = keys
+        payloadsHeld = held
         payloadReader = PayloadReader(path: store.path)
-        (index, snapshotChange) = try Self.loadSnapshot(directory: directory, configuration: configuration, upTo: last)
+        (index, snapshotChange) = try snapshot()
         indexedChange = snapshotChange
         try catchUp(to: last)
     }
 
-    private static func setKey(_ key: PointID?, at id: Int64, in keys: inout [PointID?]) {
-        if keys.count <= Int(id) { keys.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - keys.count)) }
-        keys[Int(id)] = key
+    /// Sets the entry of internal id `id` in a table by internal id, growing it if need be.
+    private static func set<T>(_ value: T?, at id: Int64, in table: inout [T?]) {
+        if table.count <= Int(id) { table.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - table.count)) }
+        table[Int(id)] = value
     }
 
     deinit { if !isClosed { Glibc.close(lockFile) } }
@@ -179,6 +197,26 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             return (index, newest.change)
         }
         return (try emptyIndex(configuration), 0)
+    }
+
+    /// Starts `loadSnapshot` on a thread of its own; the function returned waits for it.
+    private static func loadInBackground(directory: String, configuration: CollectionConfiguration, upTo last: Int64)
+        -> () throws(CollectionError) -> (HNSWIndex, Int64) {
+        final class Outcome: @unchecked Sendable {  // written before `done` is signalled, read after
+            var result: Result<(HNSWIndex, Int64), CollectionError>?
+            let done = DispatchSemaphore(value: 0)
+        }
+        let outcome = Outcome()
+        Thread.detachNewThread {
+            outcome.result = Result { () throws(CollectionError) in
+                try loadSnapshot(directory: directory, configuration: configuration, upTo: last)
+            }
+            outcome.done.signal()
+        }
+        return { () throws(CollectionError) in
+            outcome.done.wait()
+            return try outcome.result!.get()
+        }
     }
 
     /// Replays the store's changes after `indexedChange` into the index. If the result does not
@@ -274,18 +312,26 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try writer.withLock { (_: inout Void) throws(CollectionError) in
             try checkOpen()
             let written = try store.upsert(batch)
-            let ids = written.upserted.map { UInt64($0) }
-            try state.writing { () throws(CollectionError) in
-                for (id, point) in zip(written.upserted, batch) {
-                    payloads.upsert(UInt32(id), point.payload)
-                    Self.setKey(point.id, at: id, in: &keys)
+            // Swapped in a slice at a time, so that no search waits long behind a big batch
+            // (each slice is complete: a point's payload, id and vector change together).
+            for slice in stride(from: 0, to: batch.count, by: Self.swapSlice) {
+                let range = slice ..< min(slice + Self.swapSlice, batch.count)
+                try state.writing { () throws(CollectionError) in
+                    var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
+                    for i in range {
+                        let id = written.upserted[i], point = batch[i]
+                        if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
+                        payloads.upsert(UInt32(id), point.payload)
+                        Self.set(point.id, at: id, in: &keys)
+                        if options.payloadsInMemory { Self.set(point.payload, at: id, in: &payloadsHeld) }
+                    }
+                    payloads.tidy()
+                    try indexing { () throws(NearestError) in
+                        for id in replaced where index.contains(id) { try index.remove(id) }
+                        try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) })
+                    }
+                    if range.upperBound == batch.count { indexedChange = written.change }
                 }
-                payloads.tidy()
-                try indexing { () throws(NearestError) in
-                    for id in ids where index.contains(id) { try index.remove(id) }
-                    try pending.upsert(batch.map(\.vector), ids: ids)
-                }
-                indexedChange = written.change
             }
             changedSinceSnapshot += batch.count
             if !deferIndexing && pending.count >= configuration.indexingThreshold { try checkpointWriting(force: false) }
@@ -319,6 +365,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             for id in written.deleted {
                 payloads.remove(UInt32(id))
                 keys[Int(id)] = nil
+                if options.payloadsInMemory { payloadsHeld[Int(id)] = nil }
                 pending.remove(UInt64(id))
                 if index.contains(UInt64(id)) { try indexing { () throws(NearestError) in try index.remove(UInt64(id)) } }
             }
@@ -399,16 +446,23 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
             throw .index(error)
         }
+        // Named (and given their payloads, when memory holds them) in the same turn as found.
+        let fromMemory = !withVector && (!withPayload || options.payloadsInMemory)
+        var named: [ScoredPoint] = []
         let hits = try state.reading { () throws(CollectionError) -> [(Neighbor, PointID)] in
             try checkOpen()
             let found = try indexing { () throws(NearestError) in
                 try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
             }
-            return found.compactMap { hit in Int(hit.id) < keys.count ? keys[Int(hit.id)].map { (hit, $0) } : nil }
+            let hits = found.compactMap { hit in Int(hit.id) < keys.count ? keys[Int(hit.id)].map { (hit, $0) } : nil }
+            if fromMemory {
+                named = hits.map { hit, id in
+                    ScoredPoint(id: id, distance: hit.distance, payload: withPayload ? payloadsHeld[Int(hit.id)] : nil, vector: nil)
+                }
+            }
+            return hits
         }
-        guard withPayload || withVector else {
-            return hits.map { ScoredPoint(id: $1, distance: $0.distance, payload: nil, vector: nil) }
-        }
+        if fromMemory { return named }
         // A point deleted since the search is left out.
         let internalIDs = hits.map { Int64($0.0.id) }
         if withVector {
@@ -447,7 +501,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let threshold = switch strategy {
         case .automatic: configuration.exactSearchThreshold
-            ?? Int((16 * Double(max(ef, limit)) * Double(payloads.count)).squareRoot())
+            ?? Int((32 * Double(max(ef, limit)) * Double(payloads.count)).squareRoot())
         case .graph: 0
         case .exact: Int.max
         }

@@ -20,6 +20,9 @@ struct CollectionBenchmark: ParsableCommand {
     @Option(help: "The search beam width.") var ef = 64
     @Option(help: "Results per query.") var limit = 10
     @Option(help: "Return each hit's payload, as a RAG caller would.") var withPayload = true
+    @Option(help: "How filtered searches find points: automatic, graph or exact.") var strategy = "automatic"
+    @Option(help: "Keep payloads in memory (else each hit's is read from SQLite).") var payloadsInMemory = true
+    @Option(help: "Threads for graph inserts (0: one per core).") var threads = 0
     @Option(help: "Also time the unfiltered queries while this many points (read from --upsert-vectors) are upserted.")
     var upsertDuring = 0
     @Option(help: "Vectors (.fvecs) for --upsert-during; upserted under new ids.") var upsertVectors: String?
@@ -46,7 +49,7 @@ struct CollectionBenchmark: ParsableCommand {
         let filterTexts = try JSONDecoder().decode([String: String?].self, from: Data(contentsOf: URL(fileURLWithPath: filters)))
 
         var clock = ContinuousClock.now
-        let collection = try VectorCollection.open(at: directory)
+        let collection = try VectorCollection.open(at: directory, options: .init(payloadsInMemory: payloadsInMemory, threads: threads))
         let openSeconds = seconds(since: clock)
         clock = .now
         _ = try collection.search(vectors[0], limit: limit, ef: ef, withPayload: withPayload)
@@ -96,7 +99,12 @@ struct CollectionBenchmark: ParsableCommand {
         var result = FilterResult(ids: [], seconds: [])
         for vector in vectors {
             let start = ContinuousClock.now
-            let hits = try collection.search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload)
+            let how: VectorCollection.FilteredSearch = switch strategy {
+            case "graph": .graph
+            case "exact": .exact
+            default: .automatic
+            }
+            let hits = try collection.search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload, strategy: how)
             result.seconds.append(seconds(since: start))
             result.ids.append(hits.map { if case let .number(n) = $0.id { n } else { UInt64.max } })
         }
