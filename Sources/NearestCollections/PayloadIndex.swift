@@ -139,7 +139,7 @@ struct PayloadIndex {
                 field.staleNumbers = 0
             } else if field.unsortedNumbers.count * 16 < field.numbers.count {
                 for x in field.unsortedNumbers {
-                    let at = Self.lowerBound(x, in: field.numbers)
+                    let at = field.numbers.lowerBound(of: x)
                     if at == field.numbers.count || field.numbers[at] != x { field.numbers.insert(x, at: at) }
                 }
             } else if !field.unsortedNumbers.isEmpty {
@@ -200,7 +200,7 @@ struct PayloadIndex {
         case .range(let path, let range):
             guard let field = field(path) else { return }
             let low = range.greaterThanOrEqual ?? range.greaterThan ?? -.infinity
-            var at = Self.lowerBound(low, in: field.numbers)
+            var at = field.numbers.lowerBound(of: low)
             while at < field.numbers.count {
                 let x = field.numbers[at]
                 if let b = range.lessThan, !(x < b) { break }
@@ -253,14 +253,5 @@ struct PayloadIndex {
         var words = [UInt64](repeating: 0, count: wordCount)
         words.withUnsafeMutableBufferPointer { bits in evaluate(filter, into: bits) }
         return words.reduce(0) { $0 + $1.nonzeroBitCount }
-    }
-
-    private static func lowerBound(_ x: Double, in sorted: [Double]) -> Int {
-        var low = 0, high = sorted.count
-        while low < high {
-            let mid = (low + high) / 2
-            if sorted[mid] < x { low = mid + 1 } else { high = mid }
-        }
-        return low
     }
 }

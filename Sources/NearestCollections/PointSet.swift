@@ -18,7 +18,7 @@ struct PointSet {
         switch storage {
         case .sorted(var ids):
             if let last = ids.last, last >= id {  // not the common append at the end
-                let at = Self.position(of: id, in: ids)
+                let at = ids.lowerBound(of: id)
                 if at < ids.count && ids[at] == id { return }
                 storage = .sorted([])  // keeps `ids` uniquely referenced while it changes
                 ids.insert(id, at: at)
@@ -45,7 +45,7 @@ struct PointSet {
     mutating func remove(_ id: UInt32, limit: Int) {
         switch storage {
         case .sorted(var ids):
-            let at = Self.position(of: id, in: ids)
+            let at = ids.lowerBound(of: id)
             guard at < ids.count, ids[at] == id else { return }
             storage = .sorted([])
             ids.remove(at: at)
@@ -65,7 +65,7 @@ struct PointSet {
     func contains(_ id: UInt32) -> Bool {
         switch storage {
         case .sorted(let ids):
-            let at = Self.position(of: id, in: ids)
+            let at = ids.lowerBound(of: id)
             return at < ids.count && ids[at] == id
         case .bits(let words):
             let word = Int(id >> 6)
@@ -116,15 +116,6 @@ struct PointSet {
         }
     }
 
-    private static func position(of id: UInt32, in ids: [UInt32]) -> Int {
-        var low = 0, high = ids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ids[mid] < id { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-
     private static func bitset(_ ids: [UInt32], limit: Int) -> [UInt64] {
         var words = [UInt64](repeating: 0, count: max(limit / 64 + 1, Int((ids.last ?? 0) >> 6) + 1))
         for id in ids { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
@@ -142,5 +133,17 @@ struct PointSet {
             base &+= 64
         }
         return ids
+    }
+}
+
+extension Array where Element: Comparable {
+    /// The index of the first element not less than `x` (the count if none), in a sorted array.
+    func lowerBound(of x: Element) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if self[mid] < x { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 }
