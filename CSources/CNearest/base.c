@@ -98,6 +98,10 @@ nn_status nn_validate_rows(const float *rows, size_t n, size_t dim, size_t strid
             *bad_row = r;
             return NN_ERR_ZERO_VECTOR;
         }
+        if (metric != NN_METRIC_COSINE && norm > NN_MAX_SQUARED_NORM) {
+            *bad_row = r;
+            return NN_ERR_TOO_LARGE;
+        }
     }
     return NN_OK;
 }

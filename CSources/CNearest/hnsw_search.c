@@ -63,6 +63,7 @@ static bool context_prepare(nn_context *ctx, size_t nodes) {
 
 static bool reserve_scored(nn_scored **items, size_t *capacity, size_t needed) {
     if (needed <= *capacity) return true;
+    if (needed > SIZE_MAX / 2 / sizeof(nn_scored)) return false;  // the doubling below would overflow
     size_t grown = *capacity ? *capacity : 64;
     while (grown < needed) grown *= 2;
     nn_scored *more = realloc(*items, grown * sizeof(nn_scored));
@@ -223,7 +224,7 @@ static void write_results(const nn_hnsw *h, const nn_blocks *b, const nn_context
 
 static nn_status search(const nn_hnsw *h, const float *query, size_t k, size_t ef, const nn_allow *allow,
                         uint64_t *ids, float *distances, nn_hnsw_stats *stats) {
-    if (k == 0) return NN_ERR_ARGUMENT;
+    if (k == 0 || k > NN_HNSW_MAX_EF || ef > NN_HNSW_MAX_EF) return NN_ERR_ARGUMENT;
     if (ef < k) ef = k;  // documented: a beam narrower than k could not return k results
     if (stats) memset(stats, 0, sizeof *stats);
     uint64_t entry = atomic_load_explicit(&((nn_hnsw *)h)->entry, memory_order_acquire);

@@ -35,7 +35,8 @@ bool nn_normalize(float *v, size_t dim) {
     double norm = 0.0;  // double: a 1536-dim sum of squares loses little, and this is off the hot path
     for (size_t i = 0; i < dim; i++) norm += (double)v[i] * v[i];
     if (!(norm > 0.0)) return false;
-    float inv = (float)(1.0 / sqrt(norm));
-    for (size_t i = 0; i < dim; i++) v[i] *= inv;
+    // Scaled in double: for a tiny vector (norm 1e-45) the factor itself overflows a float.
+    double inv = 1.0 / sqrt(norm);
+    for (size_t i = 0; i < dim; i++) v[i] = (float)(v[i] * inv);
     return true;
 }

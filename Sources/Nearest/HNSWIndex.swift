@@ -265,7 +265,8 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// The `k` nearest to `query`, nearest first. `ef` below `k` is raised to `k`.
     public func search(_ query: [Float], k: Int, ef: Int = 64) throws(NearestError) -> [Neighbor] {
-        try searchOne(query, k: k) { q, ids, distances in
+        try checkEF(ef)
+        return try searchOne(query, k: k) { q, ids, distances in
             access.reading { nn_hnsw_search(graph, q, k, max(ef, k), ids, distances, nil) }
         }
     }
@@ -276,6 +277,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// graph: `exactSearch(_:k:among:)` is then faster, and exact.
     public func search(_ query: [Float], k: Int, ef: Int = 64, among allowed: some Sequence<UInt64>)
         throws(NearestError) -> [Neighbor] {
+        try checkEF(ef)
         var bits: [UInt64] = []
         let found = try searchOne(query, k: k) { q, ids, distances in
             // One bit per node, set from the ids as the catalogue maps them now.
@@ -307,6 +309,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// set is read as it is, with no lookup per id, and no lock beyond the searches' own.
     public func search(_ query: [Float], k: Int, ef: Int = 64,
                        allowedIDs: UnsafeBufferPointer<UInt64>) throws(NearestError) -> [Neighbor] {
+        try checkEF(ef)
         guard let words = allowedIDs.baseAddress, !allowedIDs.isEmpty else {
             try checkK(k)
             try query.validate(dimensions: dimensions, metric: metric)
@@ -397,6 +400,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// Searches queries one at a time on the calling thread (the single-thread latency path).
     public func searchSequentially(_ queries: Matrix<Float>, k: Int, ef: Int = 64) throws(NearestError) -> SearchResults {
         try checkK(k)
+        try checkEF(ef)
         try queries.validate(dimensions: dimensions, metric: metric)
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)
@@ -420,6 +424,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     private func search(_ queries: Matrix<Float>, k: Int, ef: Int,
                         statistics: UnsafeMutablePointer<SearchStatistics>?) throws(NearestError) -> SearchResults {
         try checkK(k)
+        try checkEF(ef)
         try queries.validate(dimensions: dimensions, metric: metric)
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)

@@ -13,6 +13,9 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFinite(row: Int)
     /// Row `row` of a batch is a zero vector, which cosine cannot normalize.
     case zeroVector(row: Int)
+    /// A vector so long (squared length past 8.5e37) that distances would overflow (L2 and
+    /// inner product; cosine normalizes).
+    case vectorTooLarge(row: Int)
     /// The same id appears twice in one batch.
     case duplicateID(UInt64)
     /// A parameter is outside its range; the text says which and why.
@@ -42,6 +45,7 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
             "dimension mismatch: expected \(expected) values, got \(actual)"
         case let .notFinite(row): "vector \(row) contains NaN or infinity"
         case let .zeroVector(row): "vector \(row) is a zero vector, which has no cosine direction"
+        case let .vectorTooLarge(row): "vector \(row) is too long: its squared length passes 8.5e37, so distances would overflow"
         case let .duplicateID(id): "id \(id) appears more than once in one batch"
         case let .invalidParameter(text): "invalid parameter: \(text)"
         case let .unsupportedInstructionSet(isa): "instruction set \(isa.rawValue) is not supported on this CPU"
@@ -64,6 +68,7 @@ public enum NearestError: Error, Equatable, Sendable, CustomStringConvertible {
         case NN_ERR_NO_MEMORY: throw .outOfMemory
         case NN_ERR_NOT_FINITE: throw .notFinite(row: row)
         case NN_ERR_ZERO_VECTOR: throw .zeroVector(row: row)
+        case NN_ERR_TOO_LARGE: throw .vectorTooLarge(row: row)
         case NN_ERR_FULL: throw .capacityExceeded
         case NN_ERR_UNSUPPORTED: throw .unsupportedInstructionSet(.automatic)
         case NN_ERR_READ_ONLY: throw .readOnly

@@ -35,3 +35,15 @@ let maximumK = 1 << 24
 func checkK(_ k: Int) throws(NearestError) {
     guard k >= 1 && k <= maximumK else { throw .invalidParameter("k must be in 1...\(maximumK), got \(k)") }
 }
+
+extension HNSWIndex {
+    /// The widest search beam, 2^24: its buffers are allocated per search (the C core refuses
+    /// more too).
+    public static let maximumEF = Int(NN_HNSW_MAX_EF)
+}
+
+func checkEF(_ ef: Int) throws(NearestError) {
+    guard ef >= 1 && ef <= HNSWIndex.maximumEF else {
+        throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)")
+    }
+}

@@ -43,17 +43,39 @@ package struct JSONReader {
         guard at < end, bytes[at] == UInt8(ascii: "{") else { throw fail("a point must be an object") }
         var members: [String: JSONValue] = [:]
         var vector: [Float]?
+        var integerID: UInt64?
         if !open(closedBy: "}") {
             repeat {
                 let key = try memberName()
-                if members[key] != nil || (key == "vector" && vector != nil) { throw fail("'\(key)' given twice") }
+                if members[key] != nil || (key == "vector" && vector != nil) || (key == "id" && integerID != nil) {
+                    throw fail("'\(key)' given twice")
+                }
                 if key == "vector", at < end, bytes[at] == UInt8(ascii: "[") { vector = try floats() }
+                else if key == "id", let exact = try unsignedInteger() { integerID = exact }
                 else { members[key] = try value() }
             } while try !closed(by: "}")
         }
         skipSpace()
         guard at == end else { throw fail("unexpected text after the point") }
-        return try Point(members: members, vector: vector)
+        return try Point(members: members, vector: vector, integerID: integerID)
+    }
+
+    /// A number that is only digits, read exactly as a 64-bit unsigned integer (a Double would
+    /// round ids above 2^53); nil, reading nothing, for any other value.
+    private mutating func unsignedInteger() throws(Failure) -> UInt64? {
+        var i = at, value: UInt64 = 0
+        while i < end, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[i] - UInt8(ascii: "0")))
+            if o1 || o2 { throw fail("'id' is past the largest id, 18446744073709551615") }
+            value = sum
+            i += 1
+        }
+        guard i > at else { return nil }
+        if i < end, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[i]) { return nil }
+        if i - at > 1, bytes[at] == UInt8(ascii: "0") { throw fail("a number with a leading zero") }
+        at = i
+        return value
     }
 
     /// An array of numbers, as floats.
@@ -341,12 +363,18 @@ extension Point {
         try self.init(members: members, vector: nil)
     }
 
-    /// From an object's members; `vector`, when given, was read apart from them.
-    init(members: [String: JSONValue], vector floats: [Float]?) throws(JSONReader.Failure) {
+    /// From an object's members; `vector` and `integerID` (the id), when given, were read apart
+    /// from them.
+    init(members: [String: JSONValue], vector floats: [Float]?, integerID: UInt64? = nil) throws(JSONReader.Failure) {
         func fail(_ reason: String) -> JSONReader.Failure { JSONReader.Failure(offset: -1, reason: reason) }
         switch members["id"] {
-        case let .number(x)? where x >= 0 && x == x.rounded() && x < 18_446_744_073_709_551_616:
+        case _ where integerID != nil:
+            id = .number(integerID!)
+        case let .number(x)? where x >= 0 && x == x.rounded() && x <= 9_007_199_254_740_992:
             id = .number(UInt64(x))
+        case let .number(x)? where x >= 0 && x == x.rounded():
+            // Read through a Double, an id past 2^53 may have been rounded to another.
+            throw fail("'id' \(x) is past 2^53 as a floating-point number: write it with digits only, or as a string")
         case let .string(text)?:
             guard let parsed = PointID(text) else { throw fail("'id' must be an unsigned integer or a UUID, not \"\(text)\"") }
             id = parsed

@@ -442,7 +442,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                        withPayload: Bool = true, withVector: Bool = false,
                        strategy: FilteredSearch = .automatic) throws(CollectionError) -> [ScoredPoint] {
         guard limit >= 1 && limit <= 1 << 20 else { throw .invalidParameter("limit must be in 1...\(1 << 20), got \(limit)") }
-        guard ef >= 1 else { throw .invalidParameter("ef must be at least 1, got \(ef)") }
+        guard ef >= 1 && ef <= HNSWIndex.maximumEF else {
+            throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)")
+        }
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
             throw .index(error)
         }

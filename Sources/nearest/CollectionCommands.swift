@@ -190,6 +190,9 @@ struct CollectionUpsert: ParsableCommand {
         guard matrix.columns == dimensions else {
             throw InputError(description: "\(vectors!): vectors have \(matrix.columns) dimensions, the collection \(dimensions)")
         }
+        guard matrix.rows == 0 || UInt64(matrix.rows - 1) <= UInt64.max - firstId else {
+            throw InputError(description: "--first-id \(firstId) leaves no room for \(matrix.rows) ids: they would pass 18446744073709551615")
+        }
         let points = (0 ..< matrix.rows).map { Point(id: .number(firstId + UInt64($0)), vector: matrix[$0], payload: payloadList[$0]) }
         return (points, Lines(file: vectors!, numbers: nil))
     }

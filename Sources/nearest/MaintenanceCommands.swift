@@ -31,7 +31,14 @@ struct AddCommand: ParsableCommand {
             let graph = try HNSWIndex(contentsOf: index, threads: threads)
             let vectors = try VectorFile.readFloats(base)
             let given = try ids.map { path throws(NearestError) in try readIDs(path) }
-            let first = (graph.ids.max() ?? UInt64.max) &+ 1
+            let largest = graph.ids.max()
+            let first = largest.map { $0 &+ 1 } ?? 0
+            // Ids follow the largest present; past 2^64 - 1 they would wrap onto ids in use.
+            guard given != nil || vectors.rows == 0
+                    || (largest != UInt64.max && UInt64(vectors.rows - 1) <= UInt64.max - first) else {
+                throw NearestError.invalidParameter(
+                    "no room for \(vectors.rows) ids after the largest present, \(largest!): give them with --ids")
+            }
             let newIDs = given ?? (0 ..< vectors.rows).map { first + UInt64($0) }
             let (_, seconds) = try timed { try graph.add(vectors, ids: newIDs) }
             try graph.save(to: index)

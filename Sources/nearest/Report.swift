@@ -13,14 +13,28 @@ struct Report {
     func print(json: Bool) {
         if json {
             var object: [String: Any] = [:]
-            for (key, value) in fields { object[key] = value }
-            let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            for (key, value) in fields { object[key] = Self.jsonSafe(value) }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+                FileHandle.standardError.write(Data("error: the report cannot be written as JSON\n".utf8))
+                return
+            }
             Swift.print(String(decoding: data, as: UTF8.self))
         } else {
             let width = fields.map(\.0.count).max() ?? 0
             for (key, value) in fields {
                 Swift.print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.text(value))
             }
+        }
+    }
+
+    /// JSON has no infinity or NaN: such numbers are written as null.
+    private static func jsonSafe(_ value: Any) -> Any {
+        switch value {
+        case let number as Double: number.isFinite ? number : NSNull()
+        case let number as Float: number.isFinite ? number : NSNull()
+        case let list as [Any]: list.map(jsonSafe)
+        case let object as [String: Any]: object.mapValues(jsonSafe)
+        default: value
         }
     }
 

@@ -30,7 +30,12 @@ typedef enum nn_status {
     NN_ERR_FULL = 7,          ///< a count would overflow the 32-bit node index
     NN_ERR_CORRUPT = 8,       ///< saved data fails validation (see nn_corruption)
     NN_ERR_READ_ONLY = 9,     ///< a change to a memory-mapped view
+    NN_ERR_TOO_LARGE = 10,    ///< a vector so long that distances would overflow a float
 } nn_status;
+
+/// The largest squared length a vector may have under L2 and inner product: distances between
+/// two such vectors stay within a float (|a - b|^2 <= 4 * max |v|^2).
+#define NN_MAX_SQUARED_NORM (3.4028234663852886e38 / 4)
 
 /// Distance metrics. Every distance is "smaller is closer":
 /// - `NN_METRIC_L2`: squared Euclidean distance, sum (a_i - b_i)^2;
@@ -78,8 +83,9 @@ const char *_Nonnull nn_blas_config(void);
 /// The number of online processors.
 size_t nn_hardware_threads(void);
 
-/// Scans `n` rows of `dim` floats, `stride` floats apart, for NaN or ±Inf, and under cosine for
-/// zero vectors. Returns NN_OK, NN_ERR_NOT_FINITE or NN_ERR_ZERO_VECTOR and the first bad row.
+/// Scans `n` rows of `dim` floats, `stride` floats apart, for NaN or ±Inf, under cosine for zero
+/// vectors, and under L2 and inner product for vectors longer than NN_MAX_SQUARED_NORM allows.
+/// Returns NN_OK, NN_ERR_NOT_FINITE, NN_ERR_ZERO_VECTOR or NN_ERR_TOO_LARGE and the first bad row.
 nn_status nn_validate_rows(const float *_Nonnull rows, size_t n, size_t dim, size_t stride,
                            nn_metric metric, size_t *_Nonnull bad_row);
 

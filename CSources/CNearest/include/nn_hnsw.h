@@ -9,6 +9,10 @@
 #ifndef NN_HNSW_H
 #define NN_HNSW_H
 
+/// The widest beam (`ef`) and the most results (`k`) a search takes; more is NN_ERR_ARGUMENT
+/// (its buffers are sized by them).
+#define NN_HNSW_MAX_EF ((size_t)1 << 24)
+
 #include "nn_base.h"
 #include "nn_pool.h"
 
