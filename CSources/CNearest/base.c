@@ -79,7 +79,7 @@ size_t nn_hardware_threads(void) {
 }
 
 nn_status nn_validate_rows(const float *rows, size_t n, size_t dim, size_t stride, nn_metric metric,
-                           size_t *bad_row) {
+                           bool bounded, size_t *bad_row) {
     for (size_t r = 0; r < n; r++) {
         const float *v = rows + r * stride;
         // x * 0 is 0 for every finite x and NaN for NaN and ±Inf: one test per row, not per value.
@@ -98,7 +98,7 @@ nn_status nn_validate_rows(const float *rows, size_t n, size_t dim, size_t strid
             *bad_row = r;
             return NN_ERR_ZERO_VECTOR;
         }
-        if (metric != NN_METRIC_COSINE && norm > NN_MAX_SQUARED_NORM) {
+        if (bounded && metric != NN_METRIC_COSINE && norm > NN_MAX_SQUARED_NORM) {
             *bad_row = r;
             return NN_ERR_TOO_LARGE;
         }

@@ -158,7 +158,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
             throw .invalidParameter("\(vectors.rows) vectors but \(ids.count) ids")
         }
         try checkWritable()
-        try vectors.validate(dimensions: dimensions, metric: metric)
+        try vectors.validate(dimensions: dimensions, metric: metric, bounded: true)
         var batch = Set<UInt64>(minimumCapacity: ids.count)
         for id in ids where !batch.insert(id).inserted { throw .duplicateID(id) }
         try changes.withLock { (_: inout Void) throws(NearestError) in
@@ -312,7 +312,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         try checkEF(ef)
         guard let words = allowedIDs.baseAddress, !allowedIDs.isEmpty else {
             try checkK(k)
-            try query.validate(dimensions: dimensions, metric: metric)
+            try query.validate(dimensions: dimensions, metric: metric, bounded: true)
             return []
         }
         return try searchOne(query, k: k) { q, ids, distances in
@@ -364,7 +364,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
                            _ fill: (UnsafePointer<Float>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Float>) -> nn_status)
         throws(NearestError) -> [Neighbor] {
         try checkK(k)
-        try query.validate(dimensions: dimensions, metric: metric)
+        try query.validate(dimensions: dimensions, metric: metric, bounded: true)
         var ids = [UInt64](repeating: SearchResults.noID, count: k)
         var distances = [Float](repeating: .infinity, count: k)
         let status = query.withUnsafeBufferPointer { q in
@@ -401,7 +401,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     public func searchSequentially(_ queries: Matrix<Float>, k: Int, ef: Int = 64) throws(NearestError) -> SearchResults {
         try checkK(k)
         try checkEF(ef)
-        try queries.validate(dimensions: dimensions, metric: metric)
+        try queries.validate(dimensions: dimensions, metric: metric, bounded: true)
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)
         var status = NN_OK
@@ -425,7 +425,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
                         statistics: UnsafeMutablePointer<SearchStatistics>?) throws(NearestError) -> SearchResults {
         try checkK(k)
         try checkEF(ef)
-        try queries.validate(dimensions: dimensions, metric: metric)
+        try queries.validate(dimensions: dimensions, metric: metric, bounded: true)
         var ids = [UInt64](repeating: SearchResults.noID, count: queries.rows * k)
         var distances = [Float](repeating: .infinity, count: queries.rows * k)
         var stats = nn_hnsw_stats()

@@ -1,24 +1,26 @@
 import CNearest
 
 extension Matrix where Element == Float {
-    /// Throws unless every row has `dimensions` finite values (and, under cosine, is non-zero).
-    package func validate(dimensions: Int, metric: Metric) throws(NearestError) {
+    /// Throws unless every row has `dimensions` finite values (and, under cosine, is non-zero;
+    /// `bounded`: under L2 and inner product, short enough that distances stay finite).
+    package func validate(dimensions: Int, metric: Metric, bounded: Bool = false) throws(NearestError) {
         guard columns == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: columns) }
         guard rows > 0 else { return }
         var bad = 0
         let status = withUnsafeElements { base, stride in
-            nn_validate_rows(base!, rows, columns, stride, metric.cValue, &bad)
+            nn_validate_rows(base!, rows, columns, stride, metric.cValue, bounded, &bad)
         }
         try NearestError.check(status, row: bad)
     }
 }
 
 extension Array where Element == Float {
-    /// Throws unless this vector has `dimensions` finite values (non-zero under cosine).
-    package func validate(dimensions: Int, metric: Metric) throws(NearestError) {
+    /// Throws unless this vector has `dimensions` finite values (non-zero under cosine; see
+    /// the matrix form for `bounded`).
+    package func validate(dimensions: Int, metric: Metric, bounded: Bool = false) throws(NearestError) {
         guard count == dimensions else { throw .dimensionMismatch(expected: dimensions, actual: count) }
         var bad = 0
-        let status = withUnsafeBufferPointer { nn_validate_rows($0.baseAddress!, 1, count, count, metric.cValue, &bad) }
+        let status = withUnsafeBufferPointer { nn_validate_rows($0.baseAddress!, 1, count, count, metric.cValue, bounded, &bad) }
         try NearestError.check(status, row: 0)
     }
 

@@ -302,7 +302,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     public func upsert(_ points: [Point], deferIndexing: Bool = false) throws(CollectionError) {
         var last: [PointID: Int] = [:]
         for (i, point) in points.enumerated() {
-            do { try point.vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
+            do { try point.vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
                 throw .invalidPoint(index: i, id: point.id, reason: error.description)
             }
             last[point.id] = i
@@ -445,7 +445,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         guard ef >= 1 && ef <= HNSWIndex.maximumEF else {
             throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)")
         }
-        do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
+        do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
             throw .index(error)
         }
         // Named (and given their payloads, when memory holds them) in the same turn as found.

@@ -132,7 +132,7 @@ struct CollectionUpsert: ParsableCommand {
             let ((points, lines), readSeconds) = try timed { try read(dimensions: dims) }
             // Checked here, against the collection, so that a bad line stops everything before a write.
             for (i, point) in points.enumerated() {
-                do { try point.vector.validate(dimensions: dims, metric: metric) } catch {
+                do { try point.vector.validate(dimensions: dims, metric: metric, bounded: true) } catch {
                     throw InputError(description: "\(lines.file) line \(lines.number(i)) (id \(point.id)): \(error)")
                 }
             }

@@ -84,10 +84,11 @@ const char *_Nonnull nn_blas_config(void);
 size_t nn_hardware_threads(void);
 
 /// Scans `n` rows of `dim` floats, `stride` floats apart, for NaN or ±Inf, under cosine for zero
-/// vectors, and under L2 and inner product for vectors longer than NN_MAX_SQUARED_NORM allows.
+/// vectors and, if `bounded`, under L2 and inner product for vectors longer than
+/// NN_MAX_SQUARED_NORM allows (the graph's distances must stay finite; the flat index copes).
 /// Returns NN_OK, NN_ERR_NOT_FINITE, NN_ERR_ZERO_VECTOR or NN_ERR_TOO_LARGE and the first bad row.
 nn_status nn_validate_rows(const float *_Nonnull rows, size_t n, size_t dim, size_t stride,
-                           nn_metric metric, size_t *_Nonnull bad_row);
+                           nn_metric metric, bool bounded, size_t *_Nonnull bad_row);
 
 #ifdef __cplusplus
 }
