@@ -101,7 +101,8 @@ extension HNSWIndex {
     /// Loads the index saved at `path` into memory, validating the header, both checksums and
     /// every record and link before anything is allocated or followed.
     public convenience init(contentsOf path: String, threads: Int = 0) throws(NearestError) {
-        let file = try MappedFile(path: path)
+        // Read, not mapped: the loaded index must not depend on the file staying as it was.
+        let file = try MappedFile(path: path, reading: true)
         try self.init(file: file, copy: true, threads: threads)
     }
 

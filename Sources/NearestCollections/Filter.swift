@@ -40,13 +40,16 @@ public indirect enum Filter: Sendable, Hashable {
     public init(parsing text: String) throws(CollectionError) {
         let json: JSONValue
         do { json = try JSONValue(parsing: text) } catch {
-            throw .invalidFilter(path: "", reason: "not valid JSON")
+            throw .invalidFilter(path: "", reason: "not valid JSON: \(error)")
         }
         self = try Filter(json: json)
     }
 
     /// Parses a filter from its JSON form (see the type's documentation).
     public init(json: JSONValue) throws(CollectionError) {
+        guard json.depth() <= JSONValue.maximumDepth else {
+            throw .invalidFilter(path: "", reason: "nested deeper than \(JSONValue.maximumDepth) levels")
+        }
         self = try Filter.parse(json, at: "")
     }
 

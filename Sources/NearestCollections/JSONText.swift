@@ -11,6 +11,10 @@ package struct JSONReader {
     private let bytes: UnsafePointer<UInt8>
     private let end: Int
     private var at = 0
+    /// Containers open around the reader's position, and the most it accepts: the reader
+    /// recurses, and a hostile depth would overflow the stack.
+    private var depth = 0
+    private let maximumDepth: Int
 
     package struct Failure: Error, CustomStringConvertible {
         package let offset: Int
@@ -22,10 +26,12 @@ package struct JSONReader {
         }
     }
 
-    /// `bytes[count]` must be readable: NUL, or a newline of a JSON Lines buffer.
-    package init(_ bytes: UnsafePointer<UInt8>, count: Int) {
+    /// `bytes[count]` must be readable: NUL, or a newline of a JSON Lines buffer. Objects and
+    /// arrays nested deeper than `maximumDepth` are refused.
+    package init(_ bytes: UnsafePointer<UInt8>, count: Int, maximumDepth: Int = JSONValue.maximumDepth) {
         self.bytes = bytes
         self.end = count
+        self.maximumDepth = maximumDepth
     }
 
     /// The one value the bytes hold (surrounding whitespace allowed).
@@ -143,8 +149,11 @@ package struct JSONReader {
         skipSpace()
         guard at < end else { throw fail("unexpected end of input") }
         switch bytes[at] {
-        case UInt8(ascii: "{"): return .object(try object())
-        case UInt8(ascii: "["): return .array(try array())
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= maximumDepth else { throw fail("nested deeper than \(maximumDepth) levels") }
+            return bytes[at] == UInt8(ascii: "{") ? .object(try object()) : .array(try array())
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): return try expect("true", .bool(true))
         case UInt8(ascii: "f"): return try expect("false", .bool(false))

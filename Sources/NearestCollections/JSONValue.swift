@@ -31,9 +31,14 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses JSON text.
+    /// Parses JSON text (objects and arrays nested at most `maximumDepth` deep); the error
+    /// says what is wrong and at which column.
     public init(parsing text: String) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        let count = text.utf8.count
+        self = try text.withCString { chars throws(JSONReader.Failure) in  // NUL-terminated, as the reader needs
+            var reader = JSONReader(UnsafeRawPointer(chars).assumingMemoryBound(to: UInt8.self), count: count)
+            return try reader.document()
+        }
     }
 
     /// Compact JSON text with sorted keys, so equal values print alike.
@@ -72,3 +77,19 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 
 /// A point's payload: a JSON object.
 public typealias Payload = [String: JSONValue]
+
+extension JSONValue {
+    /// The deepest nesting of objects and arrays a payload or a filter may have (the payload
+    /// object itself is level 1). Deeper input is refused when it is read or upserted.
+    public static let maximumDepth = 64
+
+    /// The nesting of objects and arrays: 0 for a scalar. Stops counting past `limit`.
+    package func depth(limit: Int = JSONValue.maximumDepth) -> Int {
+        guard limit >= 0 else { return 1 }
+        switch self {
+        case .object(let members): return 1 + (members.values.lazy.map { $0.depth(limit: limit - 1) }.max() ?? 0)
+        case .array(let items): return 1 + (items.lazy.map { $0.depth(limit: limit - 1) }.max() ?? 0)
+        default: return 0
+        }
+    }
+}

@@ -14,6 +14,9 @@ final class Store: Sendable {
     /// 2: payload fields are indexed in memory (`PayloadIndex`); format 1's `payload_values`
     /// table is dropped when a format-1 store opens.
     static let formatVersion = 2
+    /// How deep a stored payload may be read back: writes refuse more than
+    /// `JSONValue.maximumDepth`, but stores from before that limit may hold deeper ones.
+    static let storedDepth = 512
     let path: String
     private let database: DatabasePool
 
@@ -244,8 +247,10 @@ final class Store: Sendable {
         }
     }
 
-    /// Visits (id, vector) of every point written after `change`, in batches of `batch`.
-    func vectors(changedAfter change: Int64, batch: Int = 4096,
+    /// Visits (id, vector) of every point written after `change`, in batches of `batch`. A row
+    /// whose vector is not `dimensions` floats (a damaged store) is left out: `verify()` then
+    /// reports its point as missing from the index, and it can still be read or deleted.
+    func vectors(changedAfter change: Int64, dimensions: Int, batch: Int = 4096,
                  _ body: ([Int64], [[Float]]) throws(CollectionError) -> Void) throws(CollectionError) {
         var after: Int64 = 0
         while true {
@@ -257,7 +262,8 @@ final class Store: Sendable {
             }
             guard let last = rows.last else { return }
             after = last.0
-            try body(rows.map(\.0), rows.map(\.1))
+            let whole = rows.filter { $0.1.count == dimensions }
+            if !whole.isEmpty { try body(whole.map(\.0), whole.map(\.1)) }
         }
     }
 
@@ -302,8 +308,16 @@ final class Store: Sendable {
         }
     }
 
+    /// The floats of a vector blob (copied: a blob's bytes need not be aligned for floats).
     static func floats(_ data: Data) -> [Float] {
-        data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let count = data.count / MemoryLayout<Float>.size
+        guard count > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            data.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0 ..< count * 4]))
+            }
+            initialized = count
+        }
     }
 }
 
@@ -330,7 +344,7 @@ struct StoredPoint {
     static func payload(_ text: String) throws -> Payload {
         let count = text.utf8.count
         let value = try text.withCString { bytes in  // the reader may look one byte past the end
-            var reader = JSONReader(UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: count)
+            var reader = JSONReader(UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: count, maximumDepth: Store.storedDepth)
             return try reader.document()
         }
         guard case let .object(members) = value else { throw CollectionError.storage(path: "", reason: "a stored payload is not an object") }

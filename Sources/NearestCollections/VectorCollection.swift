@@ -127,7 +127,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         var keys: [PointID?] = []
         var held: [Payload?] = []
         try store.payloads { (id, key, text, count) throws(CollectionError) in
-            var reader = JSONReader(text, count: count)
+            var reader = JSONReader(text, count: count, maximumDepth: Store.storedDepth)
             guard case let .object(payload)? = try? reader.document() else {
                 throw .storage(path: store.path, reason: "the payload of internal id \(id) is not a JSON object")
             }
@@ -237,7 +237,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// Adds (or replaces) in the index every stored point written after `change`.
     private func addPoints(changedAfter change: Int64) throws(CollectionError) {
-        try store.vectors(changedAfter: change) { (ids, vectors) throws(CollectionError) in
+        try store.vectors(changedAfter: change, dimensions: configuration.dimensions) { (ids, vectors) throws(CollectionError) in
             try indexing { () throws(NearestError) in try index.add(Matrix(vectors), ids: ids.map { UInt64($0) }) }
             changedSinceSnapshot += ids.count
         }
@@ -304,6 +304,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         for (i, point) in points.enumerated() {
             do { try point.vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
                 throw .invalidPoint(index: i, id: point.id, reason: error.description)
+            }
+            guard JSONValue.object(point.payload).depth() <= JSONValue.maximumDepth else {
+                throw .invalidPoint(index: i, id: point.id, reason: "the payload is nested deeper than \(JSONValue.maximumDepth) levels")
             }
             last[point.id] = i
         }
@@ -551,7 +554,16 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             let held = indexed.union(pending.ids)
             if !indexed.isDisjoint(with: pending.ids) { problems.append("points both in the graph and pending") }
             let missing = stored.subtracting(held), extra = held.subtracting(stored)
-            if !missing.isEmpty { problems.append("\(missing.count) stored points not in the index, e.g. \(missing.first!)") }
+            if !missing.isEmpty {
+                let damaged = try store.points(ids: missing.map { Int64($0) }, payload: false, vector: true).values
+                    .filter { $0.vector?.count != configuration.dimensions }.map(\.id)
+                if !damaged.isEmpty {
+                    problems.append("\(damaged.count) stored points have damaged vectors (not \(configuration.dimensions) floats), e.g. id \(damaged[0]): delete and upsert them again")
+                }
+                if missing.count > damaged.count {
+                    problems.append("\(missing.count - damaged.count) stored points not in the index, e.g. internal id \(missing.first!)")
+                }
+            }
             if !extra.isEmpty { problems.append("\(extra.count) indexed points not in the store, e.g. \(extra.first!)") }
             let sample = Array(stored.intersection(indexed))
             var mismatched = 0

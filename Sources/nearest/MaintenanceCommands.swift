@@ -27,7 +27,7 @@ struct AddCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors { try withExclusiveAccess(to: index) {
             let graph = try HNSWIndex(contentsOf: index, threads: threads)
             let vectors = try VectorFile.readFloats(base)
             let given = try ids.map { path throws(NearestError) in try readIDs(path) }
@@ -47,7 +47,7 @@ struct AddCommand: ParsableCommand {
             report.add("vectors", graph.count)
             report.add("seconds", seconds)
             report.print(json: output.json)
-        }
+        } }
     }
 }
 
@@ -61,17 +61,18 @@ struct RemoveCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors { try withExclusiveAccess(to: index) {
             let graph = try HNSWIndex(contentsOf: index)
-            let doomed = try readIDs(ids)
-            if let unknown = doomed.first(where: { !graph.contains($0) }) { throw NearestError.unknownID(unknown) }
-            for id in Set(doomed) { try graph.remove(id) }
-            try graph.save(to: index)
+            let doomed = Set(try readIDs(ids))
+            let known = doomed.filter(graph.contains)  // unknown ids change nothing
+            for id in known { try graph.remove(id) }
+            if !known.isEmpty { try graph.save(to: index) }
             var report = Report()
-            report.add("removed", Set(doomed).count)
+            report.add("removed", known.count)
+            report.add("unknown", doomed.count - known.count)
             report.add("vectors", graph.count)
             report.print(json: output.json)
-        }
+        } }
     }
 }
 
@@ -85,7 +86,7 @@ struct CompactCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors { try withExclusiveAccess(to: index) {
             let graph = try HNSWIndex(contentsOf: index, threads: threads)
             let (_, seconds) = try timed { try graph.compact() }
             try graph.save(to: index)
@@ -93,6 +94,6 @@ struct CompactCommand: ParsableCommand {
             report.add("vectors", graph.count)
             report.add("seconds", seconds)
             report.print(json: output.json)
-        }
+        } }
     }
 }

@@ -29,7 +29,10 @@ struct FilterTests {
         (#"{"a": {"$exists": 1}}"#, "a.$exists", "expected true or false, found number"),
         (#"{"a": [1, 2]}"#, "a", "can only compare with a string, number, boolean or null, found array"),
         (#"[1]"#, "", "expected an object, found array"),
-        (#"{"a": "#, "", "not valid JSON"),
+        (#"{"a": "#, "", "not valid JSON: unexpected end of input at column 7"),
+        (#"{"a": 1,}"#, "", "not valid JSON: expected a member name at column 9"),
+        (String(repeating: #"{"$not": "#, count: 70) + #"{"a": 1}"# + String(repeating: "}", count: 70), "",
+         "not valid JSON: nested deeper than 64 levels at column 577"),
     ])
     func errors(text: String, path: String, reason: String) {
         #expect(throws: CollectionError.invalidFilter(path: path, reason: reason)) { try Filter(parsing: text) }

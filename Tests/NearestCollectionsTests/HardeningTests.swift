@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Nearest
 import NearestTestSupport
 import Testing
@@ -136,5 +137,134 @@ struct HardeningTests {
         #expect(added.status != 0 && added.err.contains("no room for 3 ids"), "\(added.err)")
         let reloaded = try HNSWIndex(contentsOf: indexPath)
         #expect(reloaded.count == 2 && reloaded.vector(for: 0) == [5, 5], "id 0 untouched")
+    }
+
+    static func nested(_ depth: Int) -> JSONValue {
+        (0 ..< depth).reduce(JSONValue.number(1)) { inner, _ in ["a": inner] }  // `depth` objects deep
+    }
+
+    @Test("D4: payloads nested past 64 levels are refused up front (with the line), never stored unreadable or crashing the reader")
+    func deepPayloads() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 2, metric: .l2))
+        guard case let .object(deepest) = Self.nested(64), case let .object(tooDeep) = Self.nested(65) else { return }
+        try collection.upsert([Point(id: 1, vector: [1, 0], payload: deepest)])
+        #expect(try collection.get([1]).first?.payload == deepest)
+        #expect(throws: CollectionError.invalidPoint(index: 1, id: 2, reason: "the payload is nested deeper than 64 levels")) {
+            try collection.upsert([Point(id: 3, vector: [1, 1]), Point(id: 2, vector: [0, 1], payload: tooDeep)])
+        }
+        #expect(try collection.count() == 1)
+        collection.close()
+
+        // From the command line: 100,000 levels (which crashed the recursive reader) name the line.
+        let root = ["--root", directory.path("root")]
+        #expect(try nearest(["collection", "create", "c", "--dimensions", "2", "--metric", "l2"] + root).status == 0)
+        let points = directory.path("deep.jsonl")
+        let deep = String(repeating: #"{"a":"#, count: 100_000) + "1" + String(repeating: "}", count: 100_000)
+        try Data(("{\"id\": 1, \"vector\": [1, 0]}\n{\"id\": 2, \"vector\": [1, 0], \"payload\": " + deep + "}\n").utf8)
+            .write(to: URL(fileURLWithPath: points))
+        let refused = try nearest(["collection", "upsert", "c", "--input", points] + root)
+        #expect(refused.status != 0 && refused.err.contains("line 2") && refused.err.contains("nested deeper than 64 levels"),
+                "\(refused.err)")
+    }
+
+    @Test("D8: a damaged vector in the store neither traps the open nor hides: verify names it, delete repairs it")
+    func damagedRow() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        do {
+            let collection = try VectorCollection.create(at: path, configuration: .init(dimensions: 2, metric: .l2))
+            try collection.upsert([Point(id: 1, vector: [1, 0]), Point(id: 2, vector: [0, 1])])
+        }
+        try DatabaseQueue(path: path + "/store.sqlite").write { db in
+            try db.execute(sql: "UPDATE points SET vector = x'0000803F' WHERE key = '2'")  // one float, not two
+        }
+        let collection = try VectorCollection.open(at: path)
+        #expect(try collection.search([0, 1], limit: 2).map(\.id) == [1])
+        let problems = try collection.verify()
+        #expect(problems.contains { $0.contains("damaged vectors") && $0.contains("id 2") }, "\(problems)")
+        #expect(try collection.delete([2]) == 1)
+        #expect(try collection.verify().isEmpty)
+    }
+
+    @Test("D9: a full load reads the file: rewriting it meanwhile gives the old index, the new one or an error, never SIGBUS")
+    func loadWhileRewritten() throws {
+        let directory = try TemporaryDirectory()
+        let live = directory.path("live.hnsw"), other = directory.path("other.hnsw")
+        var generator = SplitMix64(seed: 9)
+        for (path, rows) in [(live, 3000), (other, 200)] {
+            let index = try HNSWIndex(dimensions: 16, metric: .l2)
+            try index.add(Matrix((0 ..< rows).map { _ in randomVector(16, &generator) }), ids: (0 ..< rows).map { UInt64($0) })
+            try index.save(to: path)
+        }
+        let small = try Data(contentsOf: URL(fileURLWithPath: other)), large = try Data(contentsOf: URL(fileURLWithPath: live))
+        final class Done: @unchecked Sendable {  // set by the writer, read by the loader, under `lock`
+            let lock = NSLock()
+            var value = false
+        }
+        let done = Done()
+        let writer = Thread {
+            // Rewrites the file in place (as `cp` does: truncate, then write), over and over.
+            for round in 0 ..< 300 {
+                guard let handle = FileHandle(forWritingAtPath: live) else { break }
+                try? handle.truncate(atOffset: 0)
+                try? handle.write(contentsOf: round % 2 == 0 ? small : large)
+                try? handle.close()
+            }
+            done.lock.withLock { done.value = true }
+        }
+        writer.start()
+        var sizes: [Int] = []
+        while !done.lock.withLock({ done.value }) {
+            if let index = try? HNSWIndex(contentsOf: live) { sizes.append(index.count) }
+        }
+        // Every load that succeeded read one whole file (a mapped load died of SIGBUS instead).
+        #expect(sizes.allSatisfy { $0 == 200 || $0 == 3000 }, "\(Set(sizes))")
+    }
+
+    @Test("D10: two `nearest add` on one file take turns: both batches are kept")
+    func concurrentAdds() throws {
+        let directory = try TemporaryDirectory()
+        let indexPath = directory.path("i.hnsw"), vectors = directory.path("v.fvecs")
+        var generator = SplitMix64(seed: 10)
+        let index = try HNSWIndex(dimensions: 8, metric: .l2)
+        try index.add(Matrix([randomVector(8, &generator)]), ids: [0])
+        try index.save(to: indexPath)
+        try Self.fvecs((0 ..< 500).map { _ in randomVector(8, &generator) }, at: vectors)
+        let results = try (0 ..< 2).map { _ -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nearest")
+            process.arguments = ["add", indexPath, "--base", vectors]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in results { process.waitUntilExit() }
+        #expect(results.allSatisfy { $0.terminationStatus == 0 })
+        #expect(try HNSWIndex(contentsOf: indexPath).count == 1001)
+    }
+
+    @Test("remove: unknown ids change nothing and are counted; a FIFO as an index is refused at once, not waited on")
+    func removeAndFIFO() throws {
+        let directory = try TemporaryDirectory()
+        let indexPath = directory.path("i.hnsw"), ids = directory.path("ids.ivecs")
+        let index = try HNSWIndex(dimensions: 2, metric: .l2)
+        try index.add(Matrix([[1, 0], [0, 1]]), ids: [1, 2])
+        try index.save(to: indexPath)
+        var data = Data()
+        for value: Int32 in [3, 2, 77, 88] { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }  // one row: 2, 77, 88
+        try data.write(to: URL(fileURLWithPath: ids))
+        let removed = try nearest(["remove", indexPath, "--ids", ids, "--json"])
+        #expect(removed.status == 0, "\(removed.err)")
+        let report = try jsonObject(removed.out)
+        #expect(report["removed"] as? Int == 1 && report["unknown"] as? Int == 2 && report["vectors"] as? Int == 1)
+
+        let fifo = directory.path("fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: NearestError.malformedFile(path: fifo, offset: 0, reason: "not a regular file")) {
+            try HNSWIndex(contentsOf: fifo)
+        }
+        let info = try nearest(["info", fifo])
+        #expect(info.status != 0 && info.err.contains("not a regular file"), "\(info.err)")
     }
 }
