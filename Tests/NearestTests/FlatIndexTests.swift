@@ -621,16 +621,26 @@ struct FlatIndexConcurrencyTests {
         let index = try FlatIndex(dimensions: 12)
         let chunks = (0 ..< 20).map { _ in Matrix.random(rows: 250, columns: 12, using: &random) }
         let queries = Matrix.random(rows: 8, columns: 12, using: &random)
+        // What a search sees after the first p chunks, for every p: a search during the adds
+        // must see exactly one of these (ids only: the two paths may round distances apart).
+        var expected: [[UInt64]] = [[UInt64](repeating: SearchResults.noID, count: queries.rows * 5)]
+        let prefix = try FlatIndex(dimensions: 12)
+        for chunk in chunks {
+            try prefix.add(chunk)
+            expected.append(try prefix.search(queries, k: 5, path: .simd).ids)
+        }
+        let prefixes = expected
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { for chunk in chunks { try index.add(chunk) } }
             for searcher in 0 ..< 3 {
                 group.addTask {
                     for i in 0 ..< 30 {
+                        let before = index.count
                         let results = try index.search(queries, k: 5, path: (i + searcher) % 2 == 0 ? .simd : .blas)
-                        let seen = results.ids.filter { $0 != SearchResults.noID }
-                        #expect(seen.allSatisfy { $0 < 5_000 })
-                        // Fewer than k results only while fewer than k rows exist.
-                        #expect(seen.isEmpty || seen.count == results.ids.count)
+                        let after = index.count
+                        #expect(before % 250 == 0 && after % 250 == 0, "a count between batches")
+                        let seen = (before / 250 ... after / 250).filter { prefixes[$0] == results.ids }
+                        #expect(!seen.isEmpty, "rows \(before)...\(after): a result no whole-batch prefix gives")
                     }
                 }
             }

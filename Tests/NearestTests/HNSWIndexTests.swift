@@ -293,10 +293,13 @@ struct HNSWConcurrencyTests {
         let queries = Matrix.random(rows: 8, columns: 16, using: &generator)
         let index = try HNSWIndex(dimensions: 16, configuration: HNSWConfiguration(m: 8, efConstruction: 48, threads: 2))
         try index.add(vectors.rows(0 ..< 100), ids: (0 ..< 100).map(UInt64.init))
+        // One past the last id of the batch whose add has begun: no search may return more.
+        let begun = Locked(100)
         try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {
                 for start in stride(from: 100, to: 4_000, by: 650) {
                     let end = min(start + 650, 4_000)
+                    begun.withLock { $0 = end }
                     try index.add(vectors.rows(start ..< end), ids: (start ..< end).map(UInt64.init))
                 }
                 return 0
@@ -306,9 +309,11 @@ struct HNSWConcurrencyTests {
                     var searches = 0
                     while index.count < 4_000 || searches < 20 {
                         let results = try index.search(queries, k: 5, ef: 32)
+                        let bound = UInt64(begun.withLock { $0 })
                         for q in 0 ..< queries.rows {
                             #expect(results[q].count == 5)
-                            #expect(results[q].allSatisfy { $0.id < 4_000 })
+                            #expect(results[q].allSatisfy { $0.id < bound }, "an id not yet being added")
+                            #expect(Set(results[q].map(\.id)).count == 5, "an id twice")
                         }
                         searches += 1
                     }
