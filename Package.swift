@@ -67,6 +67,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The fuzz target: a libFuzzer binary when built as Fuzz/README.md says, a replayer of
+        // saved inputs otherwise (Fuzz/corpus runs through it in the tests).
+        .executableTarget(
+            name: "nearest-fuzz",
+            dependencies: ["Nearest", "NearestCollections"]
+        ),
         .target(
             name: "CKernelChecks",
             dependencies: ["CNearest"],

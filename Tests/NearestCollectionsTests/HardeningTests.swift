@@ -267,4 +267,20 @@ struct HardeningTests {
         let info = try nearest(["info", fifo])
         #expect(info.status != 0 && info.err.contains("not a regular file"), "\(info.err)")
     }
+
+    @Test("every saved fuzz input (seeds and regressions) replays through the readers without a crash")
+    func fuzzCorpus() throws {
+        let corpus = Datasets.packageRoot + "/Fuzz/corpus"
+        let folders = try FileManager.default.contentsOfDirectory(atPath: corpus).sorted().map { corpus + "/" + $0 }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nearest-fuzz")
+        process.arguments = folders
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && printed.hasPrefix("replayed "), "\(printed)")
+        #expect((Int(printed.split(separator: " ")[1]) ?? 0) >= 5, "\(printed)")
+    }
 }
