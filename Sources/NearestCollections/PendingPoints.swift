@@ -38,6 +38,16 @@ struct PendingPoints {
         if let row = rows.removeValue(forKey: id) { rowIDs[row] = nil }
     }
 
+    /// These points without `ids`, in a flat index of their own (so that the rows of points
+    /// taken out no longer cost the searches anything).
+    func without(_ ids: Set<UInt64>) throws(NearestError) -> PendingPoints {
+        var kept = try PendingPoints(dimensions: dimensions, metric: metric)
+        let live = rowIDs.enumerated().compactMap { row, id in id.flatMap { ids.contains($0) ? nil : (row, $0) } }
+        guard !live.isEmpty else { return kept }
+        try kept.upsert(live.map { flat.vector(at: $0.0)! }, ids: live.map(\.1))
+        return kept
+    }
+
     /// The live points as one matrix with their ids (in flat rows, unit length under cosine).
     func drain() -> (Matrix<Float>, [UInt64]) {
         let live = rowIDs.enumerated().compactMap { row, id in id.map { (row, $0) } }

@@ -51,6 +51,16 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private var indexedChange: Int64
     private var snapshotChange: Int64
     private var changedSinceSnapshot = 0
+    /// A background graph insert is running (set and cleared by writers), and the ids that
+    /// writes changed since it took its points (whose graph copies it must then drop).
+    private var indexingInFlight = false
+    /// The graph may still hold deleted points (between a delete and their removal from it, or
+    /// put back by a background insert that took them before): unfiltered searches then walk
+    /// it restricted to the live points. Under `state`.
+    private var graphMayHoldDeleted = false
+    private var touchedWhileIndexing: Set<UInt64> = []
+    /// Waits for the background insert (each runs on a thread of its own, one at a time).
+    private let indexingDone = DispatchGroup()
     /// Set once by `close()`.
     private var isClosed = false
 
@@ -101,11 +111,14 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         guard FileManager.default.fileExists(atPath: directory) else { throw .storage(path: directory, reason: "no such directory") }
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .storage(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(fd)
-            throw .collectionInUse(path: directory)
+        // A handle let go a moment ago may still be finishing a background insert: give it a
+        // second before calling the collection taken.
+        for attempt in 0 ... 100 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return fd }
+            if attempt < 100 { usleep(10_000) }
         }
-        return fd
+        Glibc.close(fd)
+        throw .collectionInUse(path: directory)
     }
 
     private init(directory: String, store: Store, configuration: CollectionConfiguration, options: CollectionOptions,
@@ -157,6 +170,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// another process); every later call on this handle throws `.closed`. Writes are already
     /// on disk: closing loses nothing (`checkpoint()` first makes the next open faster).
     public func close() {
+        indexingDone.wait()  // a background insert finishes (and starts no other once closed)
         writer.withLock { _ in
             let wasOpen = state.writing { () -> Bool in
                 defer { isClosed = true }
@@ -254,10 +268,93 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// last snapshot (or `force`), saves a new one. Call before a process exits to make the next
     /// open fast; nothing is lost without it. Searches go on meanwhile.
     public func checkpoint() throws(CollectionError) {
-        try writer.withLock { (_: inout Void) throws(CollectionError) in
-            try checkOpen()
-            try checkpointWriting(force: true)
+        try whileIdle { () throws(CollectionError) in try checkpointWriting(force: true) }
+    }
+
+    /// Waits until no background insert runs (for tests that want the graph settled).
+    package func waitForBackgroundIndexing() {
+        while true {
+            indexingDone.wait()
+            if !writer.withLock({ _ in indexingInFlight }) { return }
         }
+    }
+
+    /// Runs `body` as the writer once no background insert runs.
+    private func whileIdle<T>(_ body: () throws(CollectionError) -> T) throws(CollectionError) -> T {
+        while true {
+            indexingDone.wait()
+            let result = try writer.withLock { (_: inout Void) throws(CollectionError) -> T? in
+                try checkOpen()
+                return indexingInFlight ? nil : try body()  // another may have begun meanwhile
+            }
+            if let result { return result }
+        }
+    }
+
+    /// Hands the pending points to a background graph insert (a writer calls it, as the writer).
+    /// They stay pending, searched exactly, until the graph has them; writes go on meanwhile,
+    /// and the ids they touch are noted so that the insert's copies of them are dropped.
+    private func startIndexing() {
+        let (vectors, ids) = state.reading { pending.drain() }
+        let change = indexedChange
+        indexingInFlight = true
+        touchedWhileIndexing = []
+        indexingDone.enter()
+        // The insert holds the graph, not the collection: a collection let go meanwhile closes
+        // (its directory lock released) at once, and the insert's work is simply dropped.
+        let (graph, done) = (index, indexingDone)
+        Thread.detachNewThread { [weak self] in
+            defer { done.leave() }
+            Self.runInBackground()
+            let added = (try? graph.add(vectors, ids: ids, reusingSlots: false)) != nil
+            self?.finishIndexing(ids: ids, added: added, change: change)
+        }
+    }
+
+    /// The writer's part after a background insert: stale copies out of the graph, the inserted
+    /// points out of `pending`, maybe a snapshot, maybe the next insert.
+    private func finishIndexing(ids: [UInt64], added: Bool, change: Int64) {
+        writer.withLock { _ in
+            let touched = touchedWhileIndexing
+            indexingInFlight = false
+            touchedWhileIndexing = []
+            guard added else { return }  // they stay pending; `checkpoint()` tries again and reports
+            // Copies of points rewritten or deleted since are stale: the graph drops them (the
+            // newer versions are pending). The rest leave `pending`.
+            for id in ids where touched.contains(id) && index.contains(id) { try? index.remove(id) }
+            let rest = try? pending.without(Set(ids).subtracting(touched))
+            state.writing {
+                if let rest { pending = rest }
+                graphMayHoldDeleted = false
+            }
+            guard !isClosed else { return }
+            if index.removedCount > max(1024, index.count / 4) { try? index.compact() }
+            // The graph now holds exactly the points as of `change` (later changes only took
+            // some out, which replaying puts right): a snapshot of it is a snapshot at `change`.
+            if changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold { try? saveSnapshot(at: change) }
+            if pending.count >= configuration.indexingThreshold { startIndexing() }
+        }
+    }
+
+    /// Lowers the calling thread's priority (on Linux a nice value is a thread's own): index
+    /// upkeep yields the processor to searches.
+    private static func runInBackground() {
+        #if canImport(Glibc)
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
+    }
+
+    /// Saves the graph as the snapshot of `change`; the writer calls it.
+    private func saveSnapshot(at change: Int64) throws(CollectionError) {
+        guard change != snapshotChange else { return }
+        let path = Self.snapshotPath(directory, change)
+        do { try index.save(to: path) } catch { throw .index(error) }
+        for old in Self.snapshots(in: directory) where old.change != change {
+            try? FileManager.default.removeItem(atPath: old.path)
+        }
+        try store.pruneDeletions(through: change)
+        state.writing { snapshotChange = change }  // `statistics` reads it
+        changedSinceSnapshot = 0
     }
 
     /// Runs while this thread is the writer: searches go on beside the graph insert, the
@@ -279,15 +376,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             try indexing { () throws(NearestError) in try index.compact() }
         }
         let due = changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold
-        guard indexedChange != snapshotChange, force || due else { return }
-        let path = Self.snapshotPath(directory, indexedChange)
-        do { try index.save(to: path) } catch { throw .index(error) }
-        for old in Self.snapshots(in: directory) where old.change != indexedChange {
-            try? FileManager.default.removeItem(atPath: old.path)
-        }
-        try store.pruneDeletions(through: indexedChange)
-        state.writing { snapshotChange = indexedChange }  // `statistics` reads it
-        changedSinceSnapshot = 0
+        guard force || due else { return }
+        try saveSnapshot(at: indexedChange)
     }
 
     // MARK: Writes
@@ -317,10 +407,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             let written = try store.upsert(batch)
             // Swapped in a slice at a time, so that no search waits long behind a big batch
             // (each slice is complete: a point's payload, id and vector change together).
+            var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
             for slice in stride(from: 0, to: batch.count, by: Self.swapSlice) {
                 let range = slice ..< min(slice + Self.swapSlice, batch.count)
                 try state.writing { () throws(CollectionError) in
-                    var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
                     for i in range {
                         let id = written.upserted[i], point = batch[i]
                         if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
@@ -330,14 +420,17 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                     }
                     payloads.tidy()
                     try indexing { () throws(NearestError) in
-                        for id in replaced where index.contains(id) { try index.remove(id) }
                         try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) })
                     }
                     if range.upperBound == batch.count { indexedChange = written.change }
                 }
             }
+            // Outside the lock (a background insert may hold the graph's changes for a while):
+            // until then searches find both copies, and take the pending one.
+            try dropFromGraph(replaced)
             changedSinceSnapshot += batch.count
-            if !deferIndexing && pending.count >= configuration.indexingThreshold { try checkpointWriting(force: false) }
+            if indexingInFlight { touchedWhileIndexing.formUnion(written.upserted.lazy.map { UInt64($0) }) }
+            if !deferIndexing && !indexingInFlight && pending.count >= configuration.indexingThreshold { startIndexing() }
         }
     }
 
@@ -362,6 +455,13 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
     }
 
+    /// Removes these ids' vectors from the graph where it has them; the writer calls it.
+    private func dropFromGraph(_ ids: [UInt64]) throws(CollectionError) {
+        try indexing { () throws(NearestError) in
+            for id in ids where index.contains(id) { try index.remove(id) }
+        }
+    }
+
     /// Takes deleted points out of memory (the writer's part after the commit).
     private func forget(_ written: Store.WriteResult) throws(CollectionError) -> Int {
         try state.writing { () throws(CollectionError) in
@@ -370,12 +470,15 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                 keys[Int(id)] = nil
                 if options.payloadsInMemory { payloadsHeld[Int(id)] = nil }
                 pending.remove(UInt64(id))
-                if index.contains(UInt64(id)) { try indexing { () throws(NearestError) in try index.remove(UInt64(id)) } }
             }
             payloads.tidy()
             indexedChange = written.change
+            if !written.deleted.isEmpty { graphMayHoldDeleted = true }
         }
+        try dropFromGraph(written.deleted.map { UInt64($0) })
+        if !indexingInFlight { state.writing { graphMayHoldDeleted = false } }
         changedSinceSnapshot += written.deleted.count
+        if indexingInFlight { touchedWhileIndexing.formUnion(written.deleted.lazy.map { UInt64($0) }) }
         return written.deleted.count
     }
 
@@ -487,8 +590,17 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private func nearest(_ vector: [Float], limit: Int, ef: Int, filter: Filter?,
                          strategy: FilteredSearch) throws(NearestError) -> [Neighbor] {
         guard let filter else {
-            let indexed = try index.search(vector, k: limit, ef: max(ef, limit))
-            return Self.merge(indexed, try pending.search(vector, k: limit), limit: limit)
+            let indexed: [Neighbor]
+            if graphMayHoldDeleted {
+                let live = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: payloads.wordCount)
+                defer { live.deallocate() }
+                live.initialize(repeating: 0)
+                payloads.live.union(into: live)
+                indexed = try index.search(vector, k: limit, ef: max(ef, limit), allowedIDs: UnsafeBufferPointer(live))
+            } else {
+                indexed = try index.search(vector, k: limit, ef: max(ef, limit))
+            }
+            return merge(indexed, try pending.search(vector, k: limit), limit: limit)
         }
         let bits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: payloads.wordCount)
         defer { bits.deallocate() }
@@ -502,7 +614,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         let fresh = pending.count > 0 ? try pending.search(vector, k: limit, allowed: allowed) : []
         func exact() throws(NearestError) -> [Neighbor] {
             let indexed = try index.exactSearch(vector, k: limit, allowedIDs: UnsafeBufferPointer(bits))
-            return Self.merge(indexed, fresh, limit: limit)
+            return merge(indexed, fresh, limit: limit)
         }
         let threshold = switch strategy {
         case .automatic: configuration.exactSearchThreshold
@@ -512,22 +624,20 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         if matches <= threshold { return try exact() }
         let walked = try index.search(vector, k: limit, ef: max(ef, limit), allowedIDs: UnsafeBufferPointer(bits))
-        let merged = Self.merge(walked, fresh, limit: limit)
+        let merged = merge(walked, fresh, limit: limit)
         // The walk can miss matches in a part of the graph it never reached.
         return merged.count < min(limit, matches) ? try exact() : merged
     }
 
-    /// The nearest `limit` of two result lists, each point once (a point being added to the
-    /// graph is found in both).
-    private static func merge(_ indexed: [Neighbor], _ fresh: [Neighbor], limit: Int) -> [Neighbor] {
-        guard !fresh.isEmpty else { return indexed }
-        var seen = Set<UInt64>()
-        var merged: [Neighbor] = []
-        for hit in (indexed + fresh).sorted(by: { ($0.distance, $0.id) < ($1.distance, $1.id) }) where seen.insert(hit.id).inserted {
-            merged.append(hit)
-            if merged.count == limit { break }
-        }
-        return merged
+    /// The nearest `limit` of the graph's and the pending points' results, each point once. A
+    /// point can be in both, while the graph takes it in or after it was rewritten and before
+    /// the graph drops its old vector: the pending copy is the current one. (One pending but not
+    /// among `fresh` has `limit` pending points nearer, so it could not be in the result.)
+    private func merge(_ indexed: [Neighbor], _ fresh: [Neighbor], limit: Int) -> [Neighbor] {
+        guard pending.count > 0 else { return indexed }
+        let merged = (indexed.filter { !pending.contains($0.id) } + fresh)
+            .sorted(by: { ($0.distance, $0.id) < ($1.distance, $1.id) })
+        return Array(merged.prefix(limit))
     }
 
     /// Runs a call into the index, reporting its error as a collection error.
@@ -541,9 +651,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// under cosine). Returns a list of disagreements, empty when they agree. For tests and
     /// `nearest collection info --verify`; it reads every point.
     public func verify() throws(CollectionError) -> [String] {
-        // As the writer, nothing changes meanwhile.
-        try writer.withLock { (_: inout Void) throws(CollectionError) -> [String] in
-            try checkOpen()
+        // As the writer with no background insert running, nothing changes meanwhile.
+        try whileIdle { () throws(CollectionError) -> [String] in
             var problems: [String] = []
             let stored = Set(try store.allIDs().map { UInt64($0) })
             let filterable = Set(payloads.live.ids.map { UInt64($0) })

@@ -94,6 +94,7 @@ struct CollectionTests {
         }
         try collection.delete((0 ..< 30).map { PointID.number(UInt64($0 * 7)) })
         for i in 0 ..< 30 { points[.number(UInt64(i * 7))] = nil }
+        collection.waitForBackgroundIndexing()
         let stats = try collection.statistics
         #expect(stats.indexed > 0 && stats.pending > 0, "\(stats)")
         #expect(stats.points == points.count)
@@ -272,5 +273,38 @@ struct CollectionTests {
         #expect(try reopened.get([1]) == [Point(id: 1, vector: [1, 0], payload: ["a": 1])])
         try await reopened.delete(filter: Filter(parsing: #"{"a": 1}"#))
         #expect(try reopened.count() == 0)
+    }
+
+    @Test("points rewritten or deleted while the graph takes them in the background: searches stay exact, the index ends consistent")
+    func writesDuringBackgroundIndexing() throws {
+        let directory = try TemporaryDirectory()
+        let configuration = CollectionConfiguration(dimensions: 32, metric: .l2, indexingThreshold: 150)
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: configuration)
+        var generator = SplitMix64(seed: 21)
+        var points: [PointID: Point] = [:]
+        let even = try Filter(parsing: #"{"even": true}"#)
+        for round in 0 ..< 40 {
+            // New points (every few rounds enough to start a background insert), rewrites and
+            // deletions of points that may be in flight.
+            let fresh = (0 ..< 60).map { _ -> Point in
+                let id = generator.next() % 400
+                return Point(id: .number(id), vector: randomVector(32, &generator), payload: ["even": .bool(id % 2 == 0)])
+            }
+            try collection.upsert(fresh)
+            for point in fresh { points[point.id] = point }
+            let doomed = (0 ..< 8).map { _ in PointID.number(generator.next() % 400) }
+            try collection.delete(doomed)
+            for id in doomed { points[id] = nil }
+            let all = Array(points.values)
+            let query = randomVector(32, &generator)
+            #expect(try collection.search(query, limit: 10, ef: 400).map(\.id) == bruteForce(query, all, metric: .l2, limit: 10),
+                    "round \(round)")
+            #expect(try collection.search(query, limit: 10, filter: even, ef: 400).map(\.id)
+                    == bruteForce(query, all.filter { even.matches($0.payload) }, metric: .l2, limit: 10), "round \(round)")
+        }
+        collection.waitForBackgroundIndexing()
+        #expect(try collection.verify().isEmpty)
+        #expect(try collection.count() == points.count)
+        #expect(try collection.statistics.indexed > 0)
     }
 }
