@@ -30,7 +30,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// the graph swapped by compact) writes under it.
     private let access = ReadWriteLock()
     /// Changes (add, remove, compact, save) take turns here, held for their whole run.
-    private let changes = Locked(())
+    private let changes = Mutex()
     /// Which node holds which id: held only briefly, so lookups never wait for a bulk add.
     /// Lock order: `changes`, then `access`, then this.
     private let writer: Locked<Catalog>
@@ -161,7 +161,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         try vectors.validate(dimensions: dimensions, metric: metric, bounded: true)
         var batch = Set<UInt64>(minimumCapacity: ids.count)
         for id in ids where !batch.insert(id).inserted { throw .duplicateID(id) }
-        try changes.withLock { (_: inout Void) throws(NearestError) in
+        try changes.withLock { () throws(NearestError) in
             // Rows that land in an existing slot (their own, or a removed one) are re-linked in
             // place; the rest are appended in one parallel insert.
             var inPlace: [(row: Int, node: UInt32)] = []
@@ -219,7 +219,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// Removes the vector under `id`: it is never returned again, and its slot goes to a later add.
     public func remove(_ id: UInt64) throws(NearestError) {
         try checkWritable()
-        try changes.withLock { (_: inout Void) throws(NearestError) in
+        try changes.withLock { () throws(NearestError) in
             try withCatalog { (catalog: inout Catalog) throws(NearestError) in
                 guard let node = catalog.nodes[id] else { throw .unknownID(id) }
                 try NearestError.check(nn_hnsw_remove(graph, node))
@@ -235,7 +235,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     /// - Complexity: a build of the remaining vectors.
     public func compact() throws(NearestError) {
         try checkWritable()
-        try changes.withLock { (_: inout Void) throws(NearestError) in
+        try changes.withLock { () throws(NearestError) in
             var fresh: OpaquePointer?
             try NearestError.check(nn_hnsw_compact(graph, pool.handle, &fresh))
             // Node numbers change: the graph and the catalogue are swapped together.
@@ -253,7 +253,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// Runs `body` with the graph while no change can run (searches and lookups still may).
     func withCatalogLocked<R>(_ body: (OpaquePointer) throws(NearestError) -> R) throws(NearestError) -> R {
-        try changes.withLock { (_: inout Void) throws(NearestError) -> R in try body(graph) }
+        try changes.withLock { () throws(NearestError) -> R in try body(graph) }
     }
 
     /// Removed vectors whose slots wait for reuse or `compact()`.

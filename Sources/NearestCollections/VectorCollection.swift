@@ -35,7 +35,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private let store: Store
     private let lockFile: Int32
     /// Writers take turns here for their whole run; only they change the fields below.
-    private let writer = Locked(())
+    private let writer = Mutex()
     /// Writers change the fields below under it, briefly; searches read them under it.
     private let state = ReadWriteLock(preferringWriters: true)
     private var index: HNSWIndex
@@ -171,7 +171,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// on disk: closing loses nothing (`checkpoint()` first makes the next open faster).
     public func close() {
         indexingDone.wait()  // a background insert finishes (and starts no other once closed)
-        writer.withLock { _ in
+        writer.withLock {
             let wasOpen = state.writing { () -> Bool in
                 defer { isClosed = true }
                 return !isClosed
@@ -275,7 +275,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     package func waitForBackgroundIndexing() {
         while true {
             indexingDone.wait()
-            if !writer.withLock({ _ in indexingInFlight }) { return }
+            if !writer.withLock { indexingInFlight } { return }
         }
     }
 
@@ -283,7 +283,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private func whileIdle<T>(_ body: () throws(CollectionError) -> T) throws(CollectionError) -> T {
         while true {
             indexingDone.wait()
-            let result = try writer.withLock { (_: inout Void) throws(CollectionError) -> T? in
+            let result = try writer.withLock { () throws(CollectionError) -> T? in
                 try checkOpen()
                 return indexingInFlight ? nil : try body()  // another may have begun meanwhile
             }
@@ -314,7 +314,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// The writer's part after a background insert: stale copies out of the graph, the inserted
     /// points out of `pending`, maybe a snapshot, maybe the next insert.
     private func finishIndexing(ids: [UInt64], added: Bool, change: Int64) {
-        writer.withLock { _ in
+        writer.withLock {
             let touched = touchedWhileIndexing
             indexingInFlight = false
             touchedWhileIndexing = []
@@ -402,7 +402,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let batch = points.indices.filter { last[points[$0].id] == $0 }.map { points[$0] }
         guard !batch.isEmpty else { return }
-        try writer.withLock { (_: inout Void) throws(CollectionError) in
+        try writer.withLock { () throws(CollectionError) in
             try checkOpen()
             let written = try store.upsert(batch)
             // Swapped in a slice at a time, so that no search waits long behind a big batch
@@ -437,7 +437,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// Deletes the points with these ids (unknown ids are ignored); returns how many were deleted.
     @discardableResult
     public func delete(_ ids: [PointID]) throws(CollectionError) -> Int {
-        try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
+        try writer.withLock { () throws(CollectionError) -> Int in
             try checkOpen()
             return try forget(try store.delete(keys: ids.map(\.description)))
         }
@@ -446,7 +446,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// Deletes the points that match `filter`; returns how many were deleted.
     @discardableResult
     public func delete(filter: Filter) throws(CollectionError) -> Int {
-        try writer.withLock { (_: inout Void) throws(CollectionError) -> Int in
+        try writer.withLock { () throws(CollectionError) -> Int in
             try checkOpen()
             // No other writer runs: the matches cannot change before the delete commits.
             let ids = state.reading { payloads.ids(matching: filter) }
