@@ -96,6 +96,15 @@ static nn_status reserve(nn_flat *flat, size_t needed) {
     return NN_OK;
 }
 
+nn_status nn_flat_reserve(nn_flat *flat, size_t rows) {
+    nn_status status = reserve(flat, rows);
+    if (status != NN_OK) return status;
+    size_t spare = flat->capacity - flat->count;
+    memset(flat->rows + flat->count * flat->dim, 0, spare * flat->dim * sizeof(float));
+    memset(flat->norms + flat->count, 0, spare * sizeof(float));
+    return NN_OK;
+}
+
 nn_status nn_flat_add(nn_flat *flat, const float *rows, size_t n, size_t stride) {
     if (stride < flat->dim) return NN_ERR_ARGUMENT;
     if (n > UINT32_MAX - flat->count) return NN_ERR_FULL;

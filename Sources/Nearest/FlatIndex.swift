@@ -68,6 +68,13 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
         }
     }
 
+    /// Makes room for `rows` vectors in all, memory touched, so that adds up to that many
+    /// neither allocate nor fault pages in (for callers that add while others wait).
+    public func reserveCapacity(_ rows: Int) throws(NearestError) {
+        guard rows >= 0 else { throw .invalidParameter("capacity must be 0 or more, got \(rows)") }
+        try lock.writing { () throws(NearestError) in try NearestError.check(nn_flat_reserve(handle, rows)) }
+    }
+
     /// Appends one vector and returns its number.
     @discardableResult
     public func add(_ vector: [Float]) throws(NearestError) -> Int {

@@ -3,11 +3,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A readers-writer lock: searches share it, changes to an index take it alone.
 /// It is what makes the indexes' `Sendable` conformance honest.
 package final class ReadWriteLock: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// Readers blocked on the lock (see `yieldToWaitingReaders`).
+    private let waitingReaders = Atomic<Int>(0)
 
     /// With `preferringWriters`, a waiting writer holds back new readers, so that a stream of
     /// searches cannot starve it; such a lock must never be read twice on one thread.
@@ -33,9 +36,22 @@ package final class ReadWriteLock: @unchecked Sendable {
     }
 
     package func reading<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        waitingReaders.add(1, ordering: .relaxed)
         pthread_rwlock_rdlock(lock)
+        waitingReaders.subtract(1, ordering: .relaxed)
         defer { pthread_rwlock_unlock(lock) }
         return try body()
+    }
+
+    /// For a writer between the turns of a long change, not holding the lock: lets readers
+    /// already waiting take it first. (Unlocking wakes them, but a writer that locks again at
+    /// once usually wins, and readers could wait out the whole change.) Gives up after 0.2 ms.
+    package func yieldToWaitingReaders() {
+        guard waitingReaders.load(ordering: .relaxed) > 0 else { return }
+        let start = ContinuousClock.now
+        while waitingReaders.load(ordering: .relaxed) > 0 && ContinuousClock.now - start < .microseconds(200) {
+            sched_yield()
+        }
     }
 
     package func writing<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {

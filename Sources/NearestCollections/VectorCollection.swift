@@ -222,6 +222,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let outcome = Outcome()
         Thread.detachNewThread {
+            // The index's worker threads start here and keep this thread's lowered priority:
+            // graph inserts yield the processor to searches.
+            runInBackground()
             outcome.result = Result { () throws(CollectionError) in
                 try loadSnapshot(directory: directory, configuration: configuration, upTo: last)
             }
@@ -275,7 +278,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     package func waitForBackgroundIndexing() {
         while true {
             indexingDone.wait()
-            if !writer.withLock { indexingInFlight } { return }
+            if !writer.withLock({ indexingInFlight }) { return }
         }
     }
 
@@ -405,6 +408,13 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try writer.withLock { () throws(CollectionError) in
             try checkOpen()
             let written = try store.upsert(batch)
+            // Memory for the pending rows, made before the lock (allocating and faulting in
+            // megabytes under it held searches back for milliseconds).
+            var spares = try indexing { () throws(NearestError) -> [FlatIndex] in
+                try (0 ..< pending.segmentsNeeded(adding: batch.count)).map { _ throws(NearestError) in
+                    try PendingPoints.makeSegment(dimensions: configuration.dimensions, metric: configuration.metric)
+                }
+            }
             // Swapped in a slice at a time, so that no search waits long behind a big batch
             // (each slice is complete: a point's payload, id and vector change together).
             var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
@@ -420,10 +430,11 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                     }
                     payloads.tidy()
                     try indexing { () throws(NearestError) in
-                        try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) })
+                        try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) }, spares: &spares)
                     }
                     if range.upperBound == batch.count { indexedChange = written.change }
                 }
+                state.yieldToWaitingReaders()
             }
             // Outside the lock (a background insert may hold the graph's changes for a while):
             // until then searches find both copies, and take the pending one.

@@ -31,6 +31,10 @@ nn_isa nn_flat_isa(const nn_flat *_Nonnull flat);
 /// next row number. Cosine rows are normalized. The caller validates (nn_validate_rows).
 nn_status nn_flat_add(nn_flat *_Nonnull flat, const float *_Nonnull rows, size_t n, size_t stride);
 
+/// Makes room for `rows` rows in all, with the memory touched: adds up to that many then
+/// allocate nothing and take no page faults.
+nn_status nn_flat_reserve(nn_flat *_Nonnull flat, size_t rows);
+
 /// Row `row` as stored (normalized under cosine).
 const float *_Nullable nn_flat_row(const nn_flat *_Nonnull flat, size_t row);
 
