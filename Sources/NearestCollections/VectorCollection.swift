@@ -282,6 +282,15 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
     }
 
+    /// Holds a writer back while the points waiting for the graph number twice the indexing
+    /// threshold: writes faster than the graph takes them in would otherwise let `pending`
+    /// (memory, and an exact scan in every search) grow without bound.
+    private func waitForIndexerToCatchUp() {
+        while writer.withLock({ indexingInFlight && pending.count >= 2 * configuration.indexingThreshold }) {
+            indexingDone.wait()
+        }
+    }
+
     /// Runs `body` as the writer once no background insert runs.
     private func whileIdle<T>(_ body: () throws(CollectionError) -> T) throws(CollectionError) -> T {
         while true {
@@ -405,6 +414,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let batch = points.indices.filter { last[points[$0].id] == $0 }.map { points[$0] }
         guard !batch.isEmpty else { return }
+        if !deferIndexing { waitForIndexerToCatchUp() }
         try writer.withLock { () throws(CollectionError) in
             try checkOpen()
             let written = try store.upsert(batch)
