@@ -13,6 +13,10 @@ private let systemWrite = Darwin.write
 /// Writes a file so that a crash at any moment leaves either the old file or the complete new
 /// one: a temporary file in the same directory, fsync, rename over the target, fsync of the
 /// directory (which makes the rename itself durable).
+///
+/// Replacing a file keeps what the user set on it: a symbolic link is written through (its
+/// target is replaced, the link stays), the old file's permission bits carry over, and a file
+/// the user may not write is refused rather than replaced.
 final class AtomicFile {
     let path: String
     private let fd: Int32
@@ -23,10 +27,23 @@ final class AtomicFile {
         self.fd = fd
     }
 
-    static func write(to target: String, _ body: (AtomicFile) throws(NearestError) -> Void) throws(NearestError) {
+    static func write(to path: String, _ body: (AtomicFile) throws(NearestError) -> Void) throws(NearestError) {
+        var target = path
+        var mode: mode_t = 0o644
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) {
+                target = String(cString: resolved)
+                free(resolved)
+                guard stat(target, &info) == 0 else { throw .io(path: target, operation: "stat", errno: errno) }
+            }
+            guard access(target, W_OK) == 0 else { throw .io(path: target, operation: "replace", errno: EACCES) }
+            mode = info.st_mode & 0o7777
+        }
         let temporary = "\(target).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
+        fchmod(fd, mode)  // the old file's bits (not narrowed by the umask, as a create's would be)
         let file = AtomicFile(path: temporary, fd: fd)
         do throws(NearestError) {
             try body(file)

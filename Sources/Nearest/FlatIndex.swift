@@ -30,7 +30,7 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
     ///   - instructionSet: the kernels to use; `.automatic` picks the best for this CPU.
     public init(dimensions: Int, metric: Metric = .l2, threads: Int = 0,
                 instructionSet: InstructionSet = .automatic) throws(NearestError) {
-        guard dimensions >= 1 else { throw .invalidParameter("dimensions must be at least 1, got \(dimensions)") }
+        try checkDimensions(dimensions)
         guard instructionSet.isSupported else { throw .unsupportedInstructionSet(instructionSet) }
         var flat: OpaquePointer?
         try NearestError.check(nn_flat_create(dimensions, metric.cValue, instructionSet.cValue, &flat))

@@ -53,7 +53,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     public convenience init(dimensions: Int, metric: Metric = .l2,
                             configuration: HNSWConfiguration = HNSWConfiguration()) throws(NearestError) {
-        guard dimensions >= 1 else { throw .invalidParameter("dimensions must be at least 1, got \(dimensions)") }
+        try checkDimensions(dimensions)
         try configuration.validate()
         var params = nn_hnsw_params()
         nn_hnsw_params_default(&params, dimensions, metric.cValue)

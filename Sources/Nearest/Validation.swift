@@ -38,6 +38,18 @@ func checkK(_ k: Int) throws(NearestError) {
     guard k >= 1 && k <= maximumK else { throw .invalidParameter("k must be in 1...\(maximumK), got \(k)") }
 }
 
+/// The documented limits on parameters; past them a call throws `invalidParameter`.
+public enum NearestLimits {
+    /// The most dimensions a vector may have (the largest embedding models use a few thousand).
+    public static let dimensions = 65_536
+}
+
+func checkDimensions(_ dimensions: Int) throws(NearestError) {
+    guard dimensions >= 1 && dimensions <= NearestLimits.dimensions else {
+        throw .invalidParameter("dimensions must be in 1...\(NearestLimits.dimensions), got \(dimensions)")
+    }
+}
+
 extension HNSWIndex {
     /// The widest search beam, 2^24: its buffers are allocated per search (the C core refuses
     /// more too).

@@ -27,7 +27,9 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
     }
 
     func validate() throws(CollectionError) {
-        guard dimensions >= 1 else { throw .invalidParameter("dimensions must be at least 1, got \(dimensions)") }
+        guard dimensions >= 1 && dimensions <= NearestLimits.dimensions else {
+            throw .invalidParameter("dimensions must be in 1...\(NearestLimits.dimensions), got \(dimensions)")
+        }
         guard indexingThreshold >= 1 else { throw .invalidParameter("indexingThreshold must be at least 1, got \(indexingThreshold)") }
         if let exactSearchThreshold, exactSearchThreshold < 0 {
             throw .invalidParameter("exactSearchThreshold must be 0 or more, got \(exactSearchThreshold)")

@@ -39,10 +39,15 @@ public struct CollectionStore: Sendable {
         return names.filter { (try? directory($0)).map(exists) ?? false }.sorted()
     }
 
-    /// Deletes a collection and its files. Refused while it is open.
+    /// Deletes a collection and its files. Refused while it is open, and for a collection that
+    /// is a symbolic link (removing the link would leave the files where it points; removing
+    /// those would reach outside the root).
     public func drop(_ name: String) throws(CollectionError) {
         let directory = try directory(name)
         guard exists(directory) else { throw .collectionNotFound(name) }
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: directory)) != nil {
+            throw .storage(path: directory, reason: "a symbolic link: remove the link, and the collection it points to, yourself")
+        }
         let lock = try VectorCollection.lockDirectory(directory)  // refused while open elsewhere
         defer { close(lock) }
         do { try FileManager.default.removeItem(atPath: directory) } catch {

@@ -1,5 +1,9 @@
 /// A condition on payload fields. A field is a key of the payload, or a dotted path into nested
-/// objects (`"author.country"`). A field holding an array matches when any element does.
+/// objects (`"author.country"`). A field holding an array matches when any element does, and
+/// a path continues into objects inside arrays. A dot in a field always means nesting: a
+/// payload key that itself contains a dot (`{"a.b": 1}`) cannot be filtered on, and
+/// `{"a.b": 1}` as a filter matches `{"a": {"b": 1}}` only. Filters nest at most
+/// `JSONValue.maximumDepth` (64) levels.
 ///
 /// Filters are written in JSON, MongoDB style:
 ///

@@ -36,6 +36,7 @@ package struct JSONReader {
 
     /// The one value the bytes hold (surrounding whitespace allowed).
     package mutating func document() throws(Failure) -> JSONValue {
+        skipByteOrderMark()
         let value = try self.value()
         skipSpace()
         guard at == end else { throw fail("unexpected text after the value") }
@@ -45,6 +46,7 @@ package struct JSONReader {
     /// A point, `{"id": …, "vector": […], "payload": {…}}`, with the vector read straight into
     /// floats (the bulk of a JSON Lines file).
     package mutating func point() throws(Failure) -> Point {
+        skipByteOrderMark()
         skipSpace()
         guard at < end, bytes[at] == UInt8(ascii: "{") else { throw fail("a point must be an object") }
         var members: [String: JSONValue] = [:]
@@ -133,6 +135,12 @@ package struct JSONReader {
     }
 
     private func fail(_ reason: String) -> Failure { Failure(offset: at, reason: reason) }
+
+    /// A UTF-8 byte order mark at the very start is ignored (RFC 8259 allows it; editors on
+    /// Windows write one).
+    private mutating func skipByteOrderMark() {
+        if at == 0, end >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { at = 3 }
+    }
 
     private mutating func skipSpace() {
         while at < end, bytes[at] == 0x20 || bytes[at] == 0x09 || bytes[at] == 0x0A || bytes[at] == 0x0D { at += 1 }
@@ -260,8 +268,11 @@ package struct JSONReader {
         }
         guard at < end else { throw fail("an unterminated string") }
         defer { at += 1 }
-        if plain { return String(decoding: UnsafeBufferPointer(start: bytes + start, count: at - start), as: UTF8.self) }
-        return try unescape(start, at)
+        // RFC 8259: text is UTF-8; invalid bytes are an error, not silently replaced.
+        guard let text = String(validating: UnsafeBufferPointer(start: bytes + start, count: at - start), as: UTF8.self) else {
+            throw Failure(offset: start, reason: "a string that is not valid UTF-8")
+        }
+        return plain ? text : try unescape(start, at)
     }
 
     private func unescape(_ from: Int, _ to: Int) throws(Failure) -> String {
@@ -292,8 +303,10 @@ package struct JSONReader {
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }
-                scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
-            default: scalars.append(Unicode.Scalar(bytes[i]))  // \" \\ \/
+                guard let scalar = Unicode.Scalar(code) else { throw Failure(offset: i - 5, reason: "a lone surrogate in a \\u escape") }
+                scalars.append(scalar)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(Unicode.Scalar(bytes[i]))
+            default: throw Failure(offset: i - 1, reason: "an unknown escape '\\\(Character(Unicode.Scalar(bytes[i])))'")
             }
             i += 1
         }

@@ -19,10 +19,14 @@ final class Store: Sendable {
     static let storedDepth = 512
     let path: String
     private let database: DatabasePool
+    /// A random name given at creation: index snapshots carry it, so that one copied in from
+    /// another collection is never taken for this one's.
+    let identity: String
 
-    private init(path: String, database: DatabasePool) {
+    private init(path: String, database: DatabasePool, identity: String) {
         self.path = path
         self.database = database
+        self.identity = identity
     }
 
     private static func connect(_ path: String) throws(CollectionError) -> DatabasePool {
@@ -39,7 +43,7 @@ final class Store: Sendable {
 
     /// A new store holding `configuration`.
     static func create(at path: String, configuration: CollectionConfiguration) throws(CollectionError) -> Store {
-        let store = Store(path: path, database: try connect(path))
+        let store = Store(path: path, database: try connect(path), identity: Self.newIdentity())
         let text = String(decoding: try! JSONEncoder().encode(configuration), as: UTF8.self)
         try store.writing { db in
             try db.execute(sql: """
@@ -49,8 +53,8 @@ final class Store: Sendable {
                 CREATE INDEX points_by_change ON points(change);
                 CREATE TABLE deletions(id INTEGER PRIMARY KEY, change INTEGER NOT NULL);
                 """)
-            try db.execute(sql: "INSERT INTO settings VALUES ('format', ?), ('change', '0'), ('configuration', ?)",
-                           arguments: [String(formatVersion), text])
+            try db.execute(sql: "INSERT INTO settings VALUES ('format', ?), ('change', '0'), ('configuration', ?), ('identity', ?)",
+                           arguments: [String(formatVersion), text, store.identity])
         }
         return store
     }
@@ -60,11 +64,22 @@ final class Store: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw .storage(path: path, reason: "no store here")
         }
-        let store = Store(path: path, database: try connect(path))
-        let settings = try store.reading { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, value FROM settings").map {
-                ($0["name"] as String, $0["value"] as String)
-            })
+        let database = try connect(path)
+        let settings: [String: String]
+        do {
+            settings = try database.read { db in
+                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, value FROM settings").map {
+                    ($0["name"] as String, $0["value"] as String)
+                })
+            }
+        } catch {
+            throw .storage(path: path, reason: "not a collection store: \(error)")
+        }
+        let store = Store(path: path, database: database, identity: settings["identity"] ?? newIdentity())
+        if settings["identity"] == nil, settings["format"] != nil {  // a store from before identities
+            try store.writing { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO settings VALUES ('identity', ?)", arguments: [store.identity])
+            }
         }
         guard let format = settings["format"].flatMap(Int.init) else {
             throw .storage(path: path, reason: "not a collection store (no format version)")
@@ -78,6 +93,10 @@ final class Store: Sendable {
             throw .storage(path: path, reason: "the stored configuration is unreadable")
         }
         return (store, configuration)
+    }
+
+    private static func newIdentity() -> String {
+        String(UInt64.random(in: 0 ... .max), radix: 16)
     }
 
     /// Format 1 to 2: the payload index moved into memory.

@@ -135,7 +135,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
         let last = try store.lastChange()
         // The snapshot loads on another thread while this one indexes the payloads.
-        let snapshot = Self.loadInBackground(directory: directory, configuration: configuration, upTo: last)
+        let snapshot = Self.loadInBackground(directory: directory, identity: store.identity, configuration: configuration, upTo: last)
         var payloads = PayloadIndex()
         var keys: [PointID?] = []
         var held: [Payload?] = []
@@ -187,25 +187,27 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     // MARK: Snapshots and replay
 
-    private static func snapshotPath(_ directory: String, _ change: Int64) -> String {
-        (directory as NSString).appendingPathComponent("index-\(change).hnsw")
+    /// `index-<identity>-<change>.hnsw`: the store's identity binds a snapshot to its collection.
+    private static func snapshotPath(_ directory: String, _ identity: String, _ change: Int64) -> String {
+        (directory as NSString).appendingPathComponent("index-\(identity)-\(change).hnsw")
     }
 
-    /// The snapshots in `directory`, newest first.
-    private static func snapshots(in directory: String) -> [(change: Int64, path: String)] {
+    /// This collection's snapshots in `directory`, newest first.
+    private static func snapshots(in directory: String, identity: String) -> [(change: Int64, path: String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let prefix = "index-\(identity)-"
         return names.compactMap { name -> (Int64, String)? in
-            guard name.hasPrefix("index-"), name.hasSuffix(".hnsw"),
-                  let change = Int64(name.dropFirst(6).dropLast(5)) else { return nil }
+            guard name.hasPrefix(prefix), name.hasSuffix(".hnsw"),
+                  let change = Int64(name.dropFirst(prefix.count).dropLast(5)) else { return nil }
             return (change, (directory as NSString).appendingPathComponent(name))
         }.sorted { $0.0 > $1.0 }
     }
 
     /// The newest snapshot that loads and fits, or an empty index at change 0. Only the newest
     /// is tried: tombstones older than it are pruned, so an older one cannot be caught up.
-    private static func loadSnapshot(directory: String, configuration: CollectionConfiguration, upTo last: Int64)
-        throws(CollectionError) -> (HNSWIndex, Int64) {
-        if let newest = snapshots(in: directory).first, newest.change <= last,
+    private static func loadSnapshot(directory: String, identity: String, configuration: CollectionConfiguration,
+                                     upTo last: Int64) throws(CollectionError) -> (HNSWIndex, Int64) {
+        if let newest = snapshots(in: directory, identity: identity).first, newest.change <= last,
            let index = try? HNSWIndex(contentsOf: newest.path, threads: configuration.hnsw.threads),
            index.dimensions == configuration.dimensions, index.metric == configuration.metric {
             return (index, newest.change)
@@ -214,7 +216,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     }
 
     /// Starts `loadSnapshot` on a thread of its own; the function returned waits for it.
-    private static func loadInBackground(directory: String, configuration: CollectionConfiguration, upTo last: Int64)
+    private static func loadInBackground(directory: String, identity: String, configuration: CollectionConfiguration,
+                                         upTo last: Int64)
         -> () throws(CollectionError) -> (HNSWIndex, Int64) {
         final class Outcome: @unchecked Sendable {  // written before `done` is signalled, read after
             var result: Result<(HNSWIndex, Int64), CollectionError>?
@@ -226,7 +229,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             // graph inserts yield the processor to searches.
             runInBackground()
             outcome.result = Result { () throws(CollectionError) in
-                try loadSnapshot(directory: directory, configuration: configuration, upTo: last)
+                try loadSnapshot(directory: directory, identity: identity, configuration: configuration, upTo: last)
             }
             outcome.done.signal()
         }
@@ -359,10 +362,14 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// Saves the graph as the snapshot of `change`; the writer calls it.
     private func saveSnapshot(at change: Int64) throws(CollectionError) {
         guard change != snapshotChange else { return }
-        let path = Self.snapshotPath(directory, change)
+        let path = Self.snapshotPath(directory, store.identity, change)
         do { try index.save(to: path) } catch { throw .index(error) }
-        for old in Self.snapshots(in: directory) where old.change != change {
-            try? FileManager.default.removeItem(atPath: old.path)
+        // Older snapshots go, and any not bound to this collection (copied in, or from before
+        // snapshots were bound).
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix("index-") && name.hasSuffix(".hnsw") {
+            let old = (directory as NSString).appendingPathComponent(name)
+            if old != path { try? FileManager.default.removeItem(atPath: old) }
         }
         try store.pruneDeletions(through: change)
         state.writing { snapshotChange = change }  // `statistics` reads it

@@ -283,4 +283,86 @@ struct HardeningTests {
         #expect(process.terminationStatus == 0 && printed.hasPrefix("replayed "), "\(printed)")
         #expect((Int(printed.split(separator: " ")[1]) ?? 0) >= 5, "\(printed)")
     }
+
+    @Test("the JSON reader follows RFC 8259: unknown escapes, lone surrogates and invalid UTF-8 are errors; a leading BOM is ignored")
+    func strictJSON() throws {
+        func parse(_ bytes: [UInt8]) throws -> JSONValue {
+            var buffer = bytes
+            buffer.append(0)
+            return try buffer.withUnsafeBufferPointer { pointer in
+                var reader = JSONReader(pointer.baseAddress!, count: bytes.count)
+                return try reader.document()
+            }
+        }
+        #expect(throws: JSONReader.Failure.self) { try parse(Array(#"{"a": "\q"}"#.utf8)) }
+        #expect(throws: JSONReader.Failure.self) { try parse(Array(#"{"a": "\ud800"}"#.utf8)) }
+        #expect(throws: JSONReader.Failure.self) { try parse(Array(#"{"a": ""#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8)) }
+        #expect(try parse([0xEF, 0xBB, 0xBF] + Array(#"{"a": "\ud83d\ude00 \u00e9\/"}"#.utf8)) == ["a": "😀 é/"])
+        #expect(throws: CollectionError.invalidFilter(path: "", reason: "not valid JSON: an unknown escape '\\q' at column 8")) {
+            try Filter(parsing: #"{"a": "\q"}"#)
+        }
+    }
+
+    @Test("limits: dimensions past 65,536 are refused by the indexes and by collections")
+    func dimensionLimit() throws {
+        #expect(throws: NearestError.invalidParameter("dimensions must be in 1...65536, got 2147483648")) {
+            try HNSWIndex(dimensions: 2_147_483_648)
+        }
+        #expect(throws: NearestError.invalidParameter("dimensions must be in 1...65536, got 65537")) {
+            try FlatIndex(dimensions: 65_537)
+        }
+        let directory = try TemporaryDirectory()
+        #expect(throws: CollectionError.invalidParameter("dimensions must be in 1...65536, got 2147483648")) {
+            try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 2_147_483_648))
+        }
+    }
+
+    @Test("saving over an index keeps a symbolic link, the file's mode, and refuses a file the user may not write")
+    func saveKeepsTheFile() throws {
+        let directory = try TemporaryDirectory()
+        let index = try HNSWIndex(dimensions: 2, metric: .l2)
+        try index.add(Matrix([[1, 0]]), ids: [1])
+        let real = directory.path("real.hnsw"), link = directory.path("link.hnsw")
+        try index.save(to: real)
+        #expect(chmod(real, 0o600) == 0)
+        #expect(symlink(real, link) == 0)
+        try index.add(Matrix([[0, 1]]), ids: [2])
+        try index.save(to: link)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == real, "the link stays a link")
+        #expect(try HNSWIndex(contentsOf: real).count == 2, "its target was replaced")
+        var info = stat()
+        #expect(stat(real, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        if getuid() != 0 {  // root may write anything
+            #expect(chmod(real, 0o400) == 0)
+            #expect(throws: NearestError.self) { try index.save(to: real) }
+        }
+    }
+
+    @Test("a symbolic link to a collection is not dropped through; a snapshot copied from another collection is not trusted")
+    func collectionFiles() throws {
+        let directory = try TemporaryDirectory()
+        let store = CollectionStore(root: directory.path("root"))
+        var generator = SplitMix64(seed: 31)
+        let points = (0 ..< 200).map { Point(id: .number(UInt64($0)), vector: randomVector(4, &generator)) }
+        for name in ["a", "b"] {
+            let collection = try store.create(name, configuration: .init(dimensions: 4, metric: .l2))
+            try collection.upsert(name == "a" ? points : points.map { Point(id: $0.id, vector: $0.vector.map { -$0 }) })
+            try collection.checkpoint()
+            collection.close()
+        }
+        // b's snapshot copied over a's: same size, other vectors.
+        let files = { (name: String) in try FileManager.default.contentsOfDirectory(atPath: directory.path("root/\(name)")).filter { $0.hasSuffix(".hnsw") } }
+        let (aSnapshot, bSnapshot) = (try files("a")[0], try files("b")[0])
+        try FileManager.default.removeItem(atPath: directory.path("root/a/\(aSnapshot)"))
+        try FileManager.default.copyItem(atPath: directory.path("root/b/\(bSnapshot)"), toPath: directory.path("root/a/\(bSnapshot)"))
+        let a = try store.open("a")
+        #expect(try a.statistics.snapshotChange == 0, "the foreign snapshot was loaded")
+        #expect(try a.verify().isEmpty)
+        #expect(try a.search(points[7].vector, limit: 1).first?.id == points[7].id)
+        a.close()
+
+        #expect(symlink(directory.path("root/a"), directory.path("root/c")) == 0)
+        #expect(throws: CollectionError.self) { try store.drop("c") }
+        #expect(FileManager.default.fileExists(atPath: directory.path("root/a/store.sqlite")))
+    }
 }

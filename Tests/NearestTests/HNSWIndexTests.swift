@@ -263,7 +263,7 @@ struct HNSWBehaviourTests {
         #expect(throws: NearestError.invalidParameter("efConstruction must be at least 1, got 0")) {
             try HNSWIndex(dimensions: 8, configuration: HNSWConfiguration(efConstruction: 0))
         }
-        #expect(throws: NearestError.invalidParameter("dimensions must be at least 1, got 0")) {
+        #expect(throws: NearestError.invalidParameter("dimensions must be in 1...65536, got 0")) {
             try HNSWIndex(dimensions: 0)
         }
     }
