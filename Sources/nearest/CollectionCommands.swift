@@ -145,8 +145,17 @@ struct CollectionUpsert: ParsableCommand {
                 }
             }
             if !output.json { FileHandle.standardError.write(Data("indexing \(points.count) points…\n".utf8)) }
-            let (_, indexSeconds) = try timed { try collection.checkpoint() }
+            // The points are stored (durable, searchable) by now: a checkpoint that fails (a full
+            // disk) costs only the saved graph, which the next open rebuilds. Say so; do not fail.
+            var checkpointError: String?
+            let (_, indexSeconds) = timed {
+                do { try collection.checkpoint() } catch { checkpointError = "\(error)" }
+            }
             var report = Report()
+            if let checkpointError {
+                FileHandle.standardError.write(Data("warning: all \(points.count) points are stored, but the index could not be saved (\(checkpointError)); the next open rebuilds it\n".utf8))
+                report.add("index_error", checkpointError)
+            }
             report.add("upserted", points.count)
             report.add("points", try collection.count())
             report.add("read_seconds", readSeconds)

@@ -33,3 +33,27 @@ struct InfoCommand: ParsableCommand {
         report.print(json: output.json)
     }
 }
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a saved index fully: the header, both section checksums, every record and link, distinct live ids.",
+        discussion: "What `info` and --mmap skip (they read only the header). Exit status 1 names the first problem."
+    )
+
+    @Argument(help: "The saved index.") var index: String
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let (graph, seconds) = try timed { try HNSWIndex(contentsOf: index) }
+            var report = Report()
+            report.add("index", index)
+            report.add("valid", true)
+            report.add("vectors", graph.count)
+            report.add("removed", graph.removedCount)
+            report.add("seconds", seconds)
+            report.print(json: output.json)
+        }
+    }
+}

@@ -365,4 +365,24 @@ struct HardeningTests {
         #expect(throws: CollectionError.self) { try store.drop("c") }
         #expect(FileManager.default.fileExists(atPath: directory.path("root/a/store.sqlite")))
     }
+
+    @Test("nearest verify: a sound index passes; one damaged past its header (which info accepts) is named")
+    func verifyCommand() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("i.hnsw")
+        var generator = SplitMix64(seed: 41)
+        let index = try HNSWIndex(dimensions: 8, metric: .l2)
+        try index.add(Matrix((0 ..< 300).map { _ in randomVector(8, &generator) }), ids: (0 ..< 300).map { UInt64($0) })
+        try index.save(to: path)
+        let sound = try nearest(["verify", path, "--json"])
+        #expect(sound.status == 0, "\(sound.err)")
+        #expect(try jsonObject(sound.out)["vectors"] as? Int == 300)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seek(toOffset: 6000)
+        try handle.write(contentsOf: Data(repeating: 0x5A, count: 16))
+        try handle.close()
+        #expect(try nearest(["info", path]).status == 0, "info reads the header only")
+        let damaged = try nearest(["verify", path])
+        #expect(damaged.status == 1 && damaged.err.contains("not a valid index"), "\(damaged.err)")
+    }
 }
