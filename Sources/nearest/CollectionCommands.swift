@@ -111,7 +111,7 @@ struct CollectionUpsert: ParsableCommand {
             """)
 
     @Argument(help: "The collection.") var name: String
-    @Option(help: "Points as JSON Lines.") var input: String?
+    @Option(help: "Points as JSON Lines (`-`: standard input).") var input: String?
     @Option(help: "Vectors (.fvecs, .bvecs or .npy), in place of --input.") var vectors: String?
     @Option(help: "Payloads as JSON Lines, one object per vector.") var payloads: String?
     @Option(help: "The id of the first vector of --vectors.") var firstId: UInt64 = 0
@@ -209,9 +209,19 @@ struct CollectionUpsert: ParsableCommand {
 
 /// JSON Lines input: one value per non-empty line, parsed on every core.
 enum JSONLines {
+    /// A file's bytes; `-` is standard input, and pipes (`/dev/stdin`, a FIFO) are read to the end.
+    static func contents(of file: String) -> Data? {
+        if file == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        var info = stat()
+        if stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return FileManager.default.contents(atPath: file) }
+        guard let handle = FileHandle(forReadingAtPath: file) else { return nil }
+        defer { try? handle.close() }
+        return handle.readDataToEndOfFile()
+    }
+
     static func decode<T: Sendable>(_ type: T.Type, file: String,
                                     _ make: @escaping @Sendable (inout JSONReader) throws(JSONReader.Failure) -> T) throws -> ([T], [Int]) {
-        guard var data = FileManager.default.contents(atPath: file) else {
+        guard var data = contents(of: file) else {
             throw InputError(description: "\(file): cannot read")
         }
         data.append(0)  // the reader's numbers stop at it

@@ -385,4 +385,27 @@ struct HardeningTests {
         let damaged = try nearest(["verify", path])
         #expect(damaged.status == 1 && damaged.err.contains("not a valid index"), "\(damaged.err)")
     }
+
+    @Test("collection upsert reads JSON Lines from standard input (`-` and /dev/stdin)")
+    func upsertFromStandardInput() throws {
+        let directory = try TemporaryDirectory()
+        let root = ["--root", directory.path("root")]
+        #expect(try nearest(["collection", "create", "c", "--dimensions", "2", "--metric", "l2"] + root).status == 0)
+        for (i, input) in ["-", "/dev/stdin"].enumerated() {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nearest")
+            process.arguments = ["collection", "upsert", "c", "--input", input, "--json"] + root
+            let stdin = Pipe(), stdout = Pipe()
+            process.standardInput = stdin
+            process.standardOutput = stdout
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            stdin.fileHandleForWriting.write(Data("{\"id\": \(i * 2), \"vector\": [1, 0]}\n{\"id\": \(i * 2 + 1), \"vector\": [0, 1]}\n".utf8))
+            try stdin.fileHandleForWriting.close()
+            let out = stdout.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(try jsonObject(String(decoding: out, as: UTF8.self))["points"] as? Int == 2 * (i + 1))
+        }
+    }
 }
