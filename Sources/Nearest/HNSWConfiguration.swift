@@ -29,7 +29,9 @@ public struct HNSWConfiguration: Sendable, Equatable, Codable {
     /// Throws a readable reason when a parameter is out of range.
     public func validate() throws(NearestError) {
         guard m >= 2 && m <= 1024 else { throw .invalidParameter("M must be in 2...1024, got \(m)") }
-        guard efConstruction >= 1 else { throw .invalidParameter("efConstruction must be at least 1, got \(efConstruction)") }
+        guard efConstruction >= 1 && efConstruction <= HNSWIndex.maximumEF else {
+            throw .invalidParameter("efConstruction must be in 1...\(HNSWIndex.maximumEF), got \(efConstruction)")
+        }
         guard threads >= 0 else { throw .invalidParameter("threads must be 0 (all cores) or more, got \(threads)") }
         guard instructionSet.isSupported else { throw .unsupportedInstructionSet(instructionSet) }
     }

@@ -260,7 +260,7 @@ struct HNSWBehaviourTests {
         #expect(throws: NearestError.invalidParameter("M must be in 2...1024, got 1")) {
             try HNSWIndex(dimensions: 8, configuration: HNSWConfiguration(m: 1))
         }
-        #expect(throws: NearestError.invalidParameter("efConstruction must be at least 1, got 0")) {
+        #expect(throws: NearestError.invalidParameter("efConstruction must be in 1...16777216, got 0")) {
             try HNSWIndex(dimensions: 8, configuration: HNSWConfiguration(efConstruction: 0))
         }
         #expect(throws: NearestError.invalidParameter("dimensions must be in 1...65536, got 0")) {
