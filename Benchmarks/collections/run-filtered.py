@@ -167,11 +167,56 @@ def round_qdrant(path, queries):
     return {"openSeconds": open_seconds, "firstQuerySeconds": first, "filters": results}
 
 
+# ---- Chroma (PersistentClient: its engine in-process, on disk)
+
+def build_chroma(work, base, payloads):
+    import chromadb
+    path = os.path.join(work, "chroma")
+    shutil.rmtree(path, ignore_errors=True)
+    client = chromadb.PersistentClient(path=path)
+    collection = client.create_collection(
+        "bench", configuration={"hnsw": {"space": "cosine", "max_neighbors": 16, "ef_construction": 200, "ef_search": 64}})
+    start = time.perf_counter()
+    step = min(5000, client.get_max_batch_size())
+    for s in range(0, len(base), step):
+        e = min(s + step, len(base))
+        collection.add(ids=[str(i) for i in range(s, e)], embeddings=base[s:e], metadatas=payloads[s:e])
+    return path, time.perf_counter() - start
+
+
+def chroma_where(name):
+    spec = FILTERS[name]
+    if spec is None:
+        return None
+    (key, value), = spec.items()
+    return {key: {"$lt": value["$lt"]}} if isinstance(value, dict) else {key: value}
+
+
+def round_chroma(path, queries):
+    import chromadb
+    start = time.perf_counter()
+    collection = chromadb.PersistentClient(path=path).get_collection("bench")
+    collection.query(query_embeddings=[queries[0]], n_results=10)
+    open_seconds = time.perf_counter() - start
+    results = {}
+    for name in FILTERS:
+        where = chroma_where(name)
+        ids, seconds = [], []
+        for q in queries:
+            t = time.perf_counter()
+            found = collection.query(query_embeddings=[q], n_results=10, where=where, include=["metadatas", "distances"])
+            seconds.append(time.perf_counter() - t)
+            ids.append([int(i) for i in found["ids"][0]])
+        results[name] = {"ids": ids, "seconds": seconds}
+    return {"openSeconds": open_seconds, "filters": results}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--upsert-during", type=int, default=20000)
+    parser.add_argument("--chroma-queries", type=int, default=100, help="queries per filter for Chroma (0: leave it out)")
     parser.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "results", "collection-filtered-minilm.json"))
     args = parser.parse_args()
 
@@ -205,6 +250,9 @@ def main():
     small_directory, _, _ = build_ours(nearest, work, payloads_path, indexing_threshold=2000, name="ours-2000")
     print("building Qdrant Edge ...", file=sys.stderr)
     qdrant_path, q_durable, q_indexed = build_qdrant(work, base, payloads)
+    if args.chroma_queries:
+        print("building Chroma ...", file=sys.stderr)
+        chroma_path, chroma_ingest = build_chroma(work, base, payloads)
     queries_path = os.path.join(DATA, "query.fvecs")
 
     rounds = []
@@ -223,6 +271,14 @@ def main():
             row["filters"][name]["qps_ratio"] = row["filters"][name]["ours"]["qps"] / row["filters"][name]["qdrant"]["qps"]
         row["reopen"] = {"ours": ours["openSeconds"] + ours["firstQuerySeconds"],
                          "qdrant": theirs["openSeconds"] + theirs["firstQuerySeconds"]}
+        if args.chroma_queries:
+            print(f"round {r + 1}: Chroma", file=sys.stderr)
+            chroma = round_chroma(chroma_path, queries[: args.chroma_queries])
+            row["reopen"]["chroma"] = chroma["openSeconds"]
+            for name in FILTERS:
+                c = chroma["filters"][name]
+                row["filters"][name]["chroma"] = {**summary(c["seconds"]), "recall": recall(c["ids"], truth[name][: args.chroma_queries])}
+                row["filters"][name]["qps_ratio_chroma"] = row["filters"][name]["ours"]["qps"] / row["filters"][name]["chroma"]["qps"]
         if ours.get("duringUpsert"):
             row["during_upsert"] = {"idle": summary(ours["filters"]["none"]["seconds"]),
                                     "during": summary(ours["duringUpsert"]["seconds"]),
@@ -239,7 +295,8 @@ def main():
         "cores": os.cpu_count(), "qdrant_edge_version": "0.9.0",
         "ingest": {"ours_durable_seconds": ours_ingest.get("store_seconds"), "ours_indexed_seconds": ours_wall,
                    "qdrant_durable_seconds": q_durable, "qdrant_indexed_seconds": q_indexed},
-        "disk_bytes": {"ours": disk_bytes(directory), "qdrant": disk_bytes(qdrant_path)},
+        "disk_bytes": {"ours": disk_bytes(directory), "qdrant": disk_bytes(qdrant_path),
+                       **({"chroma": disk_bytes(chroma_path)} if args.chroma_queries else {})},
         "rounds": rounds,
     }
     json.dump(result, open(args.out, "w"), indent=2)
@@ -253,11 +310,21 @@ def main():
               f"{', '.join('%.2f' % x['qps_ratio'] for x in rs)} | "
               f"{rs[0]['ours']['recall']:.3f} / {rs[0]['qdrant']['recall']:.3f} | "
               f"{statistics.median(x['ours']['p99_ms'] for x in rs):.2f} / {statistics.median(x['qdrant']['p99_ms'] for x in rs):.2f} |")
+    if args.chroma_queries:
+        result["ingest"]["chroma_indexed_seconds"] = chroma_ingest
+        print(f"\n| filter | Chroma q/s | ours ÷ Chroma, per round | Chroma recall |")
+        print("|---|---|---|---|")
+        for name in FILTERS:
+            rs = [r["filters"][name] for r in rounds]
+            print(f"| {name} | {statistics.median(x['chroma']['qps'] for x in rs):,.0f} | "
+                  f"{', '.join('%.1f' % x['qps_ratio_chroma'] for x in rs)} | {rs[0]['chroma']['recall']:.3f} |")
+        json.dump(result, open(args.out, "w"), indent=2)
     i = result["ingest"]
     print(f"\ningest (s): ours durable {i['ours_durable_seconds']}, indexed {i['ours_indexed_seconds']:.1f}; "
           f"Qdrant durable {i['qdrant_durable_seconds']:.1f}, indexed {i['qdrant_indexed_seconds']:.1f}")
     print(f"reopen + first query (s): " + ", ".join(f"ours {r['reopen']['ours']:.3f} / Qdrant {r['reopen']['qdrant']:.3f}" for r in rounds))
-    print(f"disk: ours {result['disk_bytes']['ours'] / 1e6:.0f} MB, Qdrant {result['disk_bytes']['qdrant'] / 1e6:.0f} MB")
+    print(f"disk: ours {result['disk_bytes']['ours'] / 1e6:.0f} MB, Qdrant {result['disk_bytes']['qdrant'] / 1e6:.0f} MB"
+          + (f", Chroma {result['disk_bytes']['chroma'] / 1e6:.0f} MB; Chroma ingest {chroma_ingest:.1f} s" if args.chroma_queries else ""))
     for key, label in (("during_upsert", "indexing threshold 10,000"), ("during_upsert_threshold_2000", "indexing threshold 2,000")):
         if key in rounds[0]:
             d = rounds[0][key]

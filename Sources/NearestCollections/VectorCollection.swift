@@ -15,21 +15,26 @@ import Glibc
 ///
 /// Durability: points and payloads live in SQLite (`store.sqlite`), the source of truth; an
 /// upsert or delete returns once its transaction is on disk, so it survives `kill -9` or a power
-/// cut. The HNSW graph is rebuilt from nothing only if it must: `index-N.hnsw` is a snapshot that
-/// holds every change up to N, and opening the collection replays the changes after N.
+/// cut. The HNSW graph is rebuilt from nothing only if it must: `index-<identity>-N.hnsw` is a
+/// snapshot that holds every change up to N, and opening the collection replays the changes
+/// after N.
 ///
-/// Upserted points are searchable at once: they are scored exactly until
-/// `indexingThreshold` of them have gathered, then added to the graph together.
+/// Upserted points are searchable at once: they are scored exactly until `indexingThreshold` of
+/// them have gathered; then a background thread adds them to the graph together, while writes
+/// and searches go on. A writer waits while twice the threshold wait.
 ///
 /// Filters are answered from an in-memory payload index (every field path and value, with the
 /// points holding it), which gives the exact number of matches: few are scored exactly, many
 /// guide a graph walk that skips the rest.
 ///
 /// Thread safety: searches run concurrently, and writes never hold them back: writers take turns
-/// for the SQLite commit and the graph insert, which searches run beside, and lock searches out
-/// only for the moment it takes to swap a change into memory. One process at a time may open a
-/// collection (a lock file enforces it).
-public final class VectorCollection: @unchecked Sendable {  // mutable state only as `state` says
+/// for the SQLite commit, and lock searches out only for the moment it takes to swap a change
+/// into memory (128 points at a time); the graph insert runs beside both. One process at a time
+/// may open a collection (a lock file enforces it).
+///
+/// Locks, outermost first: `writer` (writers, and the background insert's last step), `state`
+/// (the in-memory tables), then the index's own. Searches take `state` only.
+public final class VectorCollection: @unchecked Sendable {  // mutable state only as the locks say
     public let directory: String
     public let configuration: CollectionConfiguration
     private let store: Store
@@ -337,9 +342,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             // Copies of points rewritten or deleted since are stale: the graph drops them (the
             // newer versions are pending). The rest leave `pending`.
             for id in ids where touched.contains(id) && index.contains(id) { try? index.remove(id) }
-            let rest = try? pending.without(Set(ids).subtracting(touched))
+            var rest = try? pending.without(Set(ids).subtracting(touched))
             state.writing {
-                if let rest { pending = rest }
+                if rest != nil { swap(&pending, &rest!) }  // the old rows are freed after, outside the lock
                 graphMayHoldDeleted = false
             }
             guard !isClosed else { return }
@@ -384,10 +389,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             // Searches see these points in the graph and in `pending` for a while: they
             // merge the two by id.
             try indexing { () throws(NearestError) in try index.add(vectors, ids: ids, reusingSlots: false) }
-            let empty = try indexing { () throws(NearestError) in
+            var old = try indexing { () throws(NearestError) in
                 try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric)
             }
-            state.writing { pending = empty }
+            state.writing { swap(&pending, &old) }  // the old rows are freed after, outside the lock
         }
         // Replaced and deleted points leave removed nodes behind (adds do not reuse them, so
         // that searches never wait): rebuild once they are a quarter of the graph.
