@@ -61,34 +61,9 @@ package final class ReadWriteLock: @unchecked Sendable {
     }
 }
 
-/// A value behind a pthread mutex. (Synchronization.Mutex would do, but ThreadSanitizer on
-/// Linux does not see its lock, and reports races between correctly locked writers.)
-package final class Locked<State>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var state: State
-
-    package init(_ state: State) {
-        self.state = state
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    package func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&state)
-    }
-}
-
 /// A pthread mutex guarding no value of its own: for code that takes turns over state kept
-/// elsewhere. (`Locked(())` would do, but ThreadSanitizer reports the zero-sized value's inout
-/// accesses as races with the object's own header.)
+/// elsewhere. (Synchronization.Mutex would do, but ThreadSanitizer on Linux does not see its
+/// lock, and reports races between correctly locked writers.)
 package final class Mutex: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
@@ -109,3 +84,19 @@ package final class Mutex: @unchecked Sendable {
         return try body()
     }
 }
+
+/// A value behind a `Mutex`. (For turn-taking without a value, use `Mutex` itself:
+/// ThreadSanitizer reports a zero-sized value's inout accesses as races with the object's header.)
+package final class Locked<State>: @unchecked Sendable {
+    private let mutex = Mutex()
+    private var state: State
+
+    package init(_ state: State) {
+        self.state = state
+    }
+
+    package func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+        try mutex.withLock { () throws(E) -> R in try body(&state) }
+    }
+}
+
