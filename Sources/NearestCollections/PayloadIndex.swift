@@ -225,11 +225,21 @@ struct PayloadIndex {
         }
     }
 
-    private func withScratch(_ body: (UnsafeMutableBufferPointer<UInt64>) -> Void) {
+    /// Runs `body` with a zeroed bitset over every id.
+    private func withScratch<R, E: Error>(_ body: (UnsafeMutableBufferPointer<UInt64>) throws(E) -> R) throws(E) -> R {
         let scratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: wordCount)
         defer { scratch.deallocate() }
         scratch.initialize(repeating: 0)
-        body(scratch)
+        return try body(scratch)
+    }
+
+    /// Runs `body` with the bitset of the points matching `filter` (nil: every point) and
+    /// their number.
+    func withMatches<R, E: Error>(_ filter: Filter?, _ body: (UnsafeMutableBufferPointer<UInt64>, Int) throws(E) -> R) throws(E) -> R {
+        try withScratch { (bits) throws(E) -> R in
+            if let filter { evaluate(filter, into: bits) } else { live.union(into: bits) }
+            return try body(bits, bits.reduce(0) { $0 + $1.nonzeroBitCount })
+        }
     }
 
     private func field(_ path: String) -> Field? {
@@ -243,15 +253,11 @@ struct PayloadIndex {
 
     /// The internal ids matching `filter`, increasing.
     func ids(matching filter: Filter) -> [UInt32] {
-        var words = [UInt64](repeating: 0, count: wordCount)
-        words.withUnsafeMutableBufferPointer { bits in evaluate(filter, into: bits) }
-        return PointSet.ids(in: words)
+        withMatches(filter) { bits, _ in PointSet.ids(in: bits) }
     }
 
     /// How many points match `filter`.
     func count(matching filter: Filter) -> Int {
-        var words = [UInt64](repeating: 0, count: wordCount)
-        words.withUnsafeMutableBufferPointer { bits in evaluate(filter, into: bits) }
-        return words.reduce(0) { $0 + $1.nonzeroBitCount }
+        withMatches(filter) { _, count in count }
     }
 }

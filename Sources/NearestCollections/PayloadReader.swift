@@ -74,11 +74,7 @@ final class PayloadReader: Sendable {
                 throw .storage(path: path, reason: String(cString: sqlite3_errmsg(connection.database)))
             }
             // Column text is NUL-terminated, as the reader needs.
-            var reader = JSONReader(text, count: Int(sqlite3_column_bytes(statement, 0)), maximumDepth: Store.storedDepth)
-            guard case let .object(payload)? = try? reader.document() else {
-                throw .storage(path: path, reason: "the payload of internal id \(id) is not a JSON object")
-            }
-            found[id] = payload
+            found[id] = try Store.payload(text, count: Int(sqlite3_column_bytes(statement, 0)), id: id, path: path)
         }
         return found
     }

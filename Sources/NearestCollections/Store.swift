@@ -95,6 +95,16 @@ final class Store: Sendable {
         return (store, configuration)
     }
 
+    /// A stored payload read back from its JSON text (`bytes[count]` readable, as `JSONReader`
+    /// needs); `id` and `path` name it if it is unreadable.
+    static func payload(_ bytes: UnsafePointer<UInt8>, count: Int, id: Int64?, path: String) throws(CollectionError) -> Payload {
+        var reader = JSONReader(bytes, count: count, maximumDepth: storedDepth)
+        guard case let .object(payload)? = try? reader.document() else {
+            throw .storage(path: path, reason: "the payload of internal id \(id.map(String.init) ?? "?") is not a JSON object")
+        }
+        return payload
+    }
+
     private static func newIdentity() -> String {
         String(UInt64.random(in: 0 ... .max), radix: 16)
     }
@@ -360,14 +370,14 @@ struct StoredPoint {
     }
 
     /// A stored payload's JSON text read back (it was written by `JSONValue.writeObject`).
-    static func payload(_ text: String) throws -> Payload {
+    static func payload(_ text: String) throws(CollectionError) -> Payload {
         let count = text.utf8.count
-        let value = try text.withCString { bytes in  // the reader may look one byte past the end
-            var reader = JSONReader(UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: count, maximumDepth: Store.storedDepth)
-            return try reader.document()
+        let read = text.withCString { bytes in  // NUL-terminated, as the reader needs
+            Result { () throws(CollectionError) in
+                try Store.payload(UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: count, id: nil, path: "")
+            }
         }
-        guard case let .object(members) = value else { throw CollectionError.storage(path: "", reason: "a stored payload is not an object") }
-        return members
+        return try read.get()
     }
 
     var point: Point { Point(id: id, vector: vector ?? [], payload: payload ?? [:]) }

@@ -145,10 +145,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         var keys: [PointID?] = []
         var held: [Payload?] = []
         try store.payloads { (id, key, text, count) throws(CollectionError) in
-            var reader = JSONReader(text, count: count, maximumDepth: Store.storedDepth)
-            guard case let .object(payload)? = try? reader.document() else {
-                throw .storage(path: store.path, reason: "the payload of internal id \(id) is not a JSON object")
-            }
+            let payload = try Store.payload(text, count: count, id: id, path: store.path)
             payloads.upsert(UInt32(id), payload)
             Self.set(key, at: id, in: &keys)
             if options.payloadsInMemory { Self.set(payload, at: id, in: &held) }
@@ -284,10 +281,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// Waits until no background insert runs (for tests that want the graph settled).
     package func waitForBackgroundIndexing() {
-        while true {
-            indexingDone.wait()
-            if !writer.withLock({ indexingInFlight }) { return }
-        }
+        _ = try? whileIdle { () throws(CollectionError) in }
     }
 
     /// Holds a writer back while the points waiting for the graph number twice the indexing
@@ -348,10 +342,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                 graphMayHoldDeleted = false
             }
             guard !isClosed else { return }
-            if index.removedCount > max(1024, index.count / 4) { try? index.compact() }
+            try? compactIfWorthIt()
             // The graph now holds exactly the points as of `change` (later changes only took
             // some out, which replaying puts right): a snapshot of it is a snapshot at `change`.
-            if changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold { try? saveSnapshot(at: change) }
+            if snapshotDue { try? saveSnapshot(at: change) }
             if pending.count >= configuration.indexingThreshold { startIndexing() }
         }
     }
@@ -394,14 +388,21 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             }
             state.writing { swap(&pending, &old) }  // the old rows are freed after, outside the lock
         }
-        // Replaced and deleted points leave removed nodes behind (adds do not reuse them, so
-        // that searches never wait): rebuild once they are a quarter of the graph.
-        if index.removedCount > max(1024, index.count / 4) {
-            try indexing { () throws(NearestError) in try index.compact() }
-        }
-        let due = changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold
-        guard force || due else { return }
+        try compactIfWorthIt()
+        guard force || snapshotDue else { return }
         try saveSnapshot(at: indexedChange)
+    }
+
+    /// Replaced and deleted points leave removed nodes behind (adds do not reuse them, so that
+    /// searches never wait): the graph is rebuilt once they are a quarter of it. The writer calls it.
+    private func compactIfWorthIt() throws(CollectionError) {
+        guard index.removedCount > max(1024, index.count / 4) else { return }
+        try indexing { () throws(NearestError) in try index.compact() }
+    }
+
+    /// Enough has changed since the last snapshot to save another (a quarter of the graph).
+    private var snapshotDue: Bool {
+        changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold
     }
 
     // MARK: Writes
@@ -625,21 +626,22 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         guard let filter else {
             let indexed: [Neighbor]
             if graphMayHoldDeleted {
-                let live = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: payloads.wordCount)
-                defer { live.deallocate() }
-                live.initialize(repeating: 0)
-                payloads.live.union(into: live)
-                indexed = try index.search(vector, k: limit, ef: max(ef, limit), allowedIDs: UnsafeBufferPointer(live))
+                indexed = try payloads.withMatches(nil) { (live, _) throws(NearestError) in
+                    try index.search(vector, k: limit, ef: max(ef, limit), allowedIDs: UnsafeBufferPointer(live))
+                }
             } else {
                 indexed = try index.search(vector, k: limit, ef: max(ef, limit))
             }
             return merge(indexed, try pending.search(vector, k: limit), limit: limit)
         }
-        let bits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: payloads.wordCount)
-        defer { bits.deallocate() }
-        bits.initialize(repeating: 0)
-        payloads.evaluate(filter, into: bits)
-        let matches = bits.reduce(0) { $0 + $1.nonzeroBitCount }
+        return try payloads.withMatches(filter) { (bits, matches) throws(NearestError) in
+            try nearest(vector, limit: limit, ef: ef, among: bits, matches: matches, strategy: strategy)
+        }
+    }
+
+    /// A filtered search among the points whose bits are set (`matches` of them); under `state`.
+    private func nearest(_ vector: [Float], limit: Int, ef: Int, among bits: UnsafeMutableBufferPointer<UInt64>,
+                         matches: Int, strategy: FilteredSearch) throws(NearestError) -> [Neighbor] {
         guard matches > 0 else { return [] }
         let allowed = { (id: UInt64) -> Bool in
             Int(id >> 6) < bits.count && bits[Int(id >> 6)] >> (id & 63) & 1 == 1

@@ -50,10 +50,10 @@ struct CollectionBenchmark: ParsableCommand {
 
         var clock = ContinuousClock.now
         let collection = try VectorCollection.open(at: directory, options: .init(payloadsInMemory: payloadsInMemory, threads: threads))
-        let openSeconds = seconds(since: clock)
+        let openSeconds = (ContinuousClock.now - clock).seconds
         clock = .now
         _ = try collection.search(vectors[0], limit: limit, ef: ef, withPayload: withPayload)
-        let firstQuerySeconds = seconds(since: clock)
+        let firstQuerySeconds = (ContinuousClock.now - clock).seconds
 
         var results: [String: FilterResult] = [:]
         for (name, text) in filterTexts.sorted(by: { $0.key < $1.key }) {
@@ -75,7 +75,7 @@ struct CollectionBenchmark: ParsableCommand {
                 for batch in stride(from: 0, to: points.count, by: 1_000) {
                     try! collection.upsert(Array(points[batch ..< min(batch + 1_000, points.count)]))
                 }
-                done.set(seconds(since: start))
+                done.set((ContinuousClock.now - start).seconds)
             }
             writer.start()
             // Searches until the writer is done (at least one pass over the queries).
@@ -105,16 +105,11 @@ struct CollectionBenchmark: ParsableCommand {
             default: .automatic
             }
             let hits = try collection.search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload, strategy: how)
-            result.seconds.append(seconds(since: start))
+            result.seconds.append((ContinuousClock.now - start).seconds)
             result.ids.append(hits.map { if case let .number(n) = $0.id { n } else { UInt64.max } })
         }
         return result
     }
-}
-
-private func seconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
 /// A value shared between threads behind a lock.
