@@ -54,8 +54,8 @@ void nn_hnsw_destroy(nn_hnsw *h) {
     if (!h) return;
     nn_blocks *b = atomic_load(&h->blocks);
     if (!h->mapped) {  // a mapped view's records and links belong to the file's owner
-        for (size_t i = 0; i < h->block_count; i++) free(b->block[i]);
-        for (size_t k = 0; k < NN_UPPER_SEGMENTS; k++) free(h->upper[k]);
+        for (size_t i = h->borrowed_blocks; i < h->block_count; i++) free(b->block[i]);
+        for (size_t k = h->borrowed_segments; k < NN_UPPER_SEGMENTS; k++) free(h->upper[k]);
     }
     free(b);
     for (size_t i = 0; i < h->retired_count; i++) free(h->retired[i]);

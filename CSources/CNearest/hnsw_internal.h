@@ -105,6 +105,8 @@ struct nn_hnsw {
     uint64_t upper_words;               // next free offset (writer only)
     uint64_t upper_limit;               // offsets below it are backed: a mapped file's size, else UINT64_MAX
     bool mapped;                        // records and upper store belong to a mapped file: read-only
+    size_t borrowed_blocks;             // the first blocks and upper segments are the opener's
+    size_t borrowed_segments;           // memory (NN_OPEN_IN_PLACE): never freed here
     uint64_t rng;                       // level draws (writer only)
 
     pthread_mutex_t orphans_lock;       // nodes whose layer-0 in-degree fell to 0 during an add

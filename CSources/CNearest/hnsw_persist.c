@@ -118,6 +118,36 @@ static bool records_valid(const nn_hnsw_layout *l, const char *records, const ui
 
 // ---------------------------------------------------------------------------------------------
 
+// In-degrees and locks are the running graph's own: recount rather than trust the file. A
+// word is written only where it is wrong, so that a graph used in place copies no page for it.
+static nn_status recount_in_degrees(nn_hnsw *h, size_t count) {
+    uint32_t *in = calloc(count ? count : 1, sizeof *in);
+    if (!in) return NN_ERR_NO_MEMORY;
+    const nn_blocks *b = nn_blocks_now(h);
+    for (uint32_t node = 0; node < count; node++) {
+        _Atomic uint32_t *n;
+        _Atomic uint32_t *links = nn_links(h, b, node, 0, &n);
+        uint32_t links_count = atomic_load_explicit(n, memory_order_relaxed);
+        for (uint32_t i = 0; i < links_count; i++) in[atomic_load_explicit(&links[i], memory_order_relaxed)]++;
+    }
+    for (uint32_t node = 0; node < count; node++) {
+        nn_node *n = nn_header(h, b, node);
+        if (atomic_load_explicit(&n->lock, memory_order_relaxed) != 0) atomic_store_explicit(&n->lock, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&n->in0, memory_order_relaxed) != in[node]) atomic_store_explicit(&n->in0, in[node], memory_order_relaxed);
+    }
+    free(in);
+    return NN_OK;
+}
+
+// Copies the upper words of segment k (the part below `words` in use) into a segment of its own.
+static nn_status copy_segment(nn_hnsw *h, size_t k, const uint32_t *upper, uint64_t words) {
+    uint64_t size = nn_upper_segment_words(k), start = nn_upper_segment_start(k);
+    if (!(h->upper[k] = calloc(size, sizeof(uint32_t)))) return NN_ERR_NO_MEMORY;
+    uint64_t n = words - start < size ? words - start : size;
+    memcpy((void *)h->upper[k], upper + start, n * sizeof(uint32_t));
+    return NN_OK;
+}
+
 static nn_status copy_in(nn_hnsw *h, const nn_hnsw_layout *l, const char *records, const uint32_t *upper) {
     nn_status status = nn_ensure_blocks(h, l->count);
     if (status != NN_OK) return status;
@@ -126,25 +156,36 @@ static nn_status copy_in(nn_hnsw *h, const nn_hnsw_layout *l, const char *record
         uint64_t n = l->count - first < NN_BLOCK_NODES ? l->count - first : NN_BLOCK_NODES;
         memcpy(nn_record(h, b, (uint32_t)first), records + first * l->record_bytes, n * l->record_bytes);
     }
-    for (size_t k = 0; k < NN_UPPER_SEGMENTS && nn_upper_segment_start(k) < l->upper_words; k++) {
-        uint64_t words = nn_upper_segment_words(k);
-        if (!(h->upper[k] = calloc(words, sizeof(uint32_t)))) return NN_ERR_NO_MEMORY;
-        uint64_t start = nn_upper_segment_start(k);
-        uint64_t n = l->upper_words - start < words ? l->upper_words - start : words;
-        memcpy((void *)h->upper[k], upper + start, n * sizeof(uint32_t));
+    for (size_t k = 0; k < NN_UPPER_SEGMENTS && nn_upper_segment_start(k) < l->upper_words; k++)
+        if ((status = copy_segment(h, k, upper, l->upper_words)) != NN_OK) return status;
+    return recount_in_degrees(h, l->count);
+}
+
+// Whole blocks and whole segments stay in the caller's memory; the last, partly filled ones
+// are copied, since the graph goes on writing past their saved end.
+static nn_status use_in_place(nn_hnsw *h, const nn_hnsw_layout *l, char *records, uint32_t *upper) {
+    size_t whole = l->count / NN_BLOCK_NODES, rest = l->count % NN_BLOCK_NODES;
+    nn_status status;
+    size_t capacity = 8;  // the directory, with room for the copied last block
+    while (capacity < whole + 1) capacity *= 2;
+    nn_blocks *b = calloc(1, sizeof(nn_blocks) + capacity * sizeof(char *));
+    if (!b) return NN_ERR_NO_MEMORY;
+    b->capacity = capacity;
+    atomic_store_explicit(&h->blocks, b, memory_order_relaxed);
+    for (size_t i = 0; i < whole; i++) b->block[i] = records + i * NN_BLOCK_NODES * l->record_bytes;
+    h->block_count = h->borrowed_blocks = whole;
+    if (rest) {
+        if ((status = nn_ensure_blocks(h, l->count)) != NN_OK) return status;
+        memcpy(b->block[whole], records + whole * NN_BLOCK_NODES * l->record_bytes, rest * l->record_bytes);
     }
-    // In-degrees and locks are the running graph's own: recount rather than trust the file.
-    for (uint32_t node = 0; node < l->count; node++) {
-        nn_node *n = nn_header(h, b, node);
-        atomic_store_explicit(&n->lock, 0, memory_order_relaxed);
-        atomic_store_explicit(&n->in0, 0, memory_order_relaxed);
-    }
-    for (uint32_t node = 0; node < l->count; node++) {
-        _Atomic uint32_t *count;
-        _Atomic uint32_t *links = nn_links(h, b, node, 0, &count);
-        for (uint32_t i = 0; i < atomic_load(count); i++) atomic_fetch_add(&nn_header(h, b, atomic_load(&links[i]))->in0, 1);
-    }
-    return NN_OK;
+    size_t k = 0;
+    for (; k < NN_UPPER_SEGMENTS && nn_upper_segment_start(k) + nn_upper_segment_words(k) <= l->upper_words; k++)
+        h->upper[k] = (_Atomic uint32_t *)(upper + nn_upper_segment_start(k));
+    h->borrowed_segments = k;
+    if (k < NN_UPPER_SEGMENTS && nn_upper_segment_start(k) < l->upper_words &&
+        (status = copy_segment(h, k, upper, l->upper_words)) != NN_OK)
+        return status;
+    return recount_in_degrees(h, l->count);
 }
 
 static nn_status view_in(nn_hnsw *h, const nn_hnsw_layout *l, const char *records, const uint32_t *upper) {
@@ -162,11 +203,12 @@ static nn_status view_in(nn_hnsw *h, const nn_hnsw_layout *l, const char *record
     return NN_OK;
 }
 
-nn_status nn_hnsw_open(const nn_hnsw_layout *l, const void *records, const uint32_t *upper, bool copy,
+nn_status nn_hnsw_open(const nn_hnsw_layout *l, const void *records, const uint32_t *upper, nn_open_mode mode,
                        nn_isa isa, nn_hnsw **out, nn_corruption *why) {
     *why = (nn_corruption){NN_CORRUPT_NONE, 0};
+    if (mode > NN_OPEN_IN_PLACE) return NN_ERR_ARGUMENT;
     if (!layout_valid(l, records, upper, why)) return NN_ERR_CORRUPT;
-    if (copy && !records_valid(l, records, upper, why)) return NN_ERR_CORRUPT;
+    if (mode != NN_OPEN_VIEW && !records_valid(l, records, upper, why)) return NN_ERR_CORRUPT;
     nn_hnsw_params params = {
         .dim = l->dim, .metric = (nn_metric)l->metric, .isa = isa, .m = l->m,
         .ef_construction = l->ef_construction, .seed = l->seed, .keep_pruned = l->keep_pruned,
@@ -174,7 +216,11 @@ nn_status nn_hnsw_open(const nn_hnsw_layout *l, const void *records, const uint3
     nn_hnsw *h;
     nn_status status = nn_hnsw_create(&params, &h);
     if (status != NN_OK) return status;
-    status = copy ? copy_in(h, l, records, upper) : view_in(h, l, records, upper);
+    switch (mode) {
+    case NN_OPEN_COPY: status = copy_in(h, l, records, upper); break;
+    case NN_OPEN_VIEW: status = view_in(h, l, records, upper); break;
+    case NN_OPEN_IN_PLACE: status = use_in_place(h, l, (char *)records, (uint32_t *)upper); break;
+    }
     if (status != NN_OK) {
         nn_hnsw_destroy(h);
         return status;

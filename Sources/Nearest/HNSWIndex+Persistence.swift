@@ -100,10 +100,17 @@ extension HNSWIndex {
 
     /// Loads the index saved at `path` into memory, validating the header, both checksums and
     /// every record and link before anything is allocated or followed.
-    public convenience init(contentsOf path: String, threads: Int = 0) throws(NearestError) {
-        // Read, not mapped: the loaded index must not depend on the file staying as it was.
-        let file = try MappedFile(path: path, reading: true)
-        try self.init(file: file, copy: true, threads: threads)
+    ///
+    /// With `inPlace`, the file is mapped privately and its pages become the index's memory:
+    /// opening costs one read of the file (the same checks) and no allocation of its size, and
+    /// a page is copied only when the index first changes it. The file must then stay as it is
+    /// while the index lives: replace it by renaming (as `save(to:)` does), never truncate or
+    /// rewrite it in place (a mapped page past a truncation kills the process with SIGBUS). The
+    /// disk space of a file deleted meanwhile is freed when the index goes.
+    public convenience init(contentsOf path: String, threads: Int = 0, inPlace: Bool = false) throws(NearestError) {
+        // Without `inPlace`, read rather than mapped: the index must not depend on the file.
+        let file = try MappedFile(path: path, reading: !inPlace, copyOnWrite: inPlace)
+        try self.init(file: file, mode: inPlace ? NN_OPEN_IN_PLACE : NN_OPEN_COPY, threads: threads)
     }
 
     /// A read-only view of the index saved at `path`, searched in place: opening costs a header
@@ -113,10 +120,10 @@ extension HNSWIndex {
     /// `NearestError.readOnly`.
     public convenience init(mapping path: String, threads: Int = 0) throws(NearestError) {
         let file = try MappedFile(path: path)
-        try self.init(file: file, copy: false, threads: threads)
+        try self.init(file: file, mode: NN_OPEN_VIEW, threads: threads)
     }
 
-    private convenience init(file: MappedFile, copy: Bool, threads: Int) throws(NearestError) {
+    private convenience init(file: MappedFile, mode: nn_open_mode, threads: Int) throws(NearestError) {
         let path = file.path
         func corrupt(_ problem: IndexFileProblem) -> NearestError { .corruptIndex(path: path, problem: problem) }
         let bytes = file.bytes
@@ -167,7 +174,7 @@ extension HNSWIndex {
         }
         let records = UnsafeRawPointer(bytes.baseAddress! + sections.nodesOffset)
         let upper = UnsafeRawPointer(bytes.baseAddress! + sections.upperOffset).assumingMemoryBound(to: UInt32.self)
-        if copy {
+        if mode != NN_OPEN_VIEW {
             guard nn_crc32c(0, records, sections.nodesBytes) == (try file.load(UInt32.self, at: IndexFile.Field.nodesCRC)) else {
                 throw corrupt(.sectionChecksum(section: "nodes"))
             }
@@ -179,7 +186,7 @@ extension HNSWIndex {
         var graph: OpaquePointer?
         var why = nn_corruption()
         let status = nn_hnsw_open(&layout, layout.count > 0 ? records : nil,
-                                  layout.upper_words > 0 ? upper : nil, copy, NN_ISA_AUTO, &graph, &why)
+                                  layout.upper_words > 0 ? upper : nil, mode, NN_ISA_AUTO, &graph, &why)
         if status == NN_ERR_CORRUPT {
             let node = Int(clamping: why.node)
             let problem: IndexFileProblem = switch why.kind {
@@ -198,7 +205,8 @@ extension HNSWIndex {
                                               threads: threads)
         let metric: Metric = switch layout.metric { case 1: .innerProduct; case 2: .cosine; default: .l2 }
         try self.init(graph: graph!, dimensions: Int(layout.dim), metric: metric,
-                      configuration: configuration, mapping: copy ? nil : file, source: path)
+                      configuration: configuration, mapping: mode == NN_OPEN_VIEW ? file : nil,
+                      backing: mode == NN_OPEN_IN_PLACE ? file : nil, source: path)
     }
 
     /// The size of the mapped file, for a read-only view.

@@ -36,6 +36,9 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     private let writer: Locked<Catalog>
     /// The file a read-only view maps, kept alive as long as the view.
     let mapping: MappedFile?
+    /// The privately mapped file whose pages the graph uses in place (`init(contentsOf:inPlace:)`);
+    /// unmapped after the graph is destroyed.
+    private let backing: MappedFile?
 
     struct Catalog {
         var nodes = NodeTable()
@@ -69,7 +72,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
 
     /// Adopts a C graph (new, loaded or mapped) and catalogues its nodes.
     init(graph: OpaquePointer, dimensions: Int, metric: Metric, configuration: HNSWConfiguration,
-         mapping: MappedFile?, source: String? = nil) throws(NearestError) {
+         mapping: MappedFile?, backing: MappedFile? = nil, source: String? = nil) throws(NearestError) {
         let pool: WorkerPool
         do { pool = try WorkerPool(threads: configuration.threads) } catch {
             nn_hnsw_destroy(graph)
@@ -81,6 +84,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         self.metric = metric
         self.configuration = configuration
         self.mapping = mapping
+        self.backing = backing
         // A mapped view catalogues its ids on first use: opening it must not read every record.
         let (catalog, duplicate) = mapping == nil ? Self.catalogue(graph) : (Catalog(complete: false), nil)
         self.writer = Locked(catalog)

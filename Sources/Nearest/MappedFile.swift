@@ -7,13 +7,15 @@ import Darwin
 /// A whole file's bytes: mapped read-only into memory (pages come in on demand, so opening a
 /// large file costs nothing until it is read), or with `reading`, read into memory of its own
 /// (a program that rewrites the file meanwhile cannot pull pages from under it: a mapped page
-/// past a truncation kills the process with SIGBUS). Released when the last reference goes.
+/// past a truncation kills the process with SIGBUS), or with `copyOnWrite`, mapped privately
+/// and writable (a page written is copied first; the file never changes). Released when the
+/// last reference goes.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let bytes: UnsafeRawBufferPointer
     private let isMapped: Bool
 
-    init(path: String, reading: Bool = false) throws(NearestError) {
+    init(path: String, reading: Bool = false, copyOnWrite: Bool = false) throws(NearestError) {
         self.path = path
         // Non-blocking: opening a FIFO would otherwise wait for a writer; fstat refuses it below.
         let fd = open(path, O_RDONLY | O_NONBLOCK)
@@ -44,7 +46,8 @@ final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(buffer)
             return
         }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
+        let protection = copyOnWrite ? PROT_READ | PROT_WRITE : PROT_READ
+        guard let address = mmap(nil, size, protection, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
             throw .io(path: path, operation: "map", errno: errno)
         }
         bytes = UnsafeRawBufferPointer(start: address, count: size)

@@ -173,6 +173,7 @@ package struct JSONReader {
     private mutating func object() throws(Failure) -> [String: JSONValue] {
         var members: [String: JSONValue] = [:]
         if open(closedBy: "}") { return members }
+        members.reserveCapacity(8)  // most objects are small: no growing one step at a time
         repeat {
             let key = try memberName()
             members[key] = try value()
@@ -260,14 +261,17 @@ package struct JSONReader {
     private mutating func string() throws(Failure) -> String {
         at += 1
         let start = at
-        var plain = true
+        var plain = true, ascii = true
         while at < end, bytes[at] != UInt8(ascii: "\"") {
             if bytes[at] == UInt8(ascii: "\\") { plain = false; at += 1 }
             else if bytes[at] < 0x20 { throw fail("a control character in a string") }
+            else if bytes[at] >= 0x80 { ascii = false }
             at += 1
         }
         guard at < end else { throw fail("an unterminated string") }
         defer { at += 1 }
+        let span = UnsafeBufferPointer(start: bytes + start, count: at - start)
+        if ascii { return plain ? String(decoding: span, as: UTF8.self) : try unescape(start, at) }
         // RFC 8259: text is UTF-8; invalid bytes are an error, not silently replaced.
         guard let text = String(validating: UnsafeBufferPointer(start: bytes + start, count: at - start), as: UTF8.self) else {
             throw Failure(offset: start, reason: "a string that is not valid UTF-8")

@@ -23,9 +23,12 @@ struct PayloadIndex {
         }
     }
 
-    /// One path's postings.
+    /// One path's postings: each distinct value gets a number, and its set sits at that number.
     struct Field {
-        var values: [Key: PointSet] = [:]
+        private var valueNumbers: [Key: Int32] = [:]
+        private(set) var sets: [PointSet] = []
+        private var keys: [Key?] = []  // by number; nil while free
+        private var freeNumbers: [Int32] = []
         /// Points with anything at the path (containers and null too).
         var present = PointSet()
         /// The distinct numbers held, sorted; may hold numbers no point holds any more (their
@@ -33,13 +36,73 @@ struct PayloadIndex {
         var numbers: [Double] = []
         var unsortedNumbers: [Double] = []
         var staleNumbers = 0
+        /// Listed in `dirtyFields`, for `tidy`.
+        var needsTidy = false
+
+        /// The points holding `key`, if any.
+        func points(_ key: Key) -> PointSet? { valueNumbers[key].map { sets[Int($0)] } }
+
+        /// Adds `id` under `key` and returns the value's number; with `unlessPresent`, nil if
+        /// `id` is there already (only possible inside an array).
+        mutating func insert(_ id: UInt32, _ key: Key, limit: Int, unlessPresent: Bool) -> Int32? {
+            let number = number(for: key)
+            if unlessPresent, sets[Int(number)].contains(id) { return nil }
+            sets[Int(number)].insert(id, limit: limit)
+            return number
+        }
+
+        /// The number of `key`'s set, given one (empty) if it has none.
+        private mutating func number(for key: Key) -> Int32 {
+            if let number = valueNumbers[key] { return number }
+            let number: Int32
+            if let reused = freeNumbers.popLast() { number = reused } else {
+                number = Int32(sets.count)
+                sets.append(PointSet())
+                keys.append(nil)
+            }
+            valueNumbers[key] = number
+            keys[Int(number)] = key
+            if case let .number(x) = key { unsortedNumbers.append(x) }
+            return number
+        }
+
+        /// Takes `id` out of value `number`; true if that emptied a number's set.
+        mutating func remove(_ id: UInt32, number: Int32, limit: Int) -> Bool {
+            let n = Int(number)
+            sets[n].remove(id, limit: limit)
+            guard sets[n].isEmpty else { return false }
+            // The set is empty: its value is forgotten and its number is free for another.
+            guard let key = keys[n] else { return false }
+            valueNumbers[key] = nil
+            keys[n] = nil
+            freeNumbers.append(number)
+            if case .number = key {
+                staleNumbers += 1
+                return true
+            }
+            return false
+        }
+
+        /// Takes in the sets of `later`, whose points all have ids above this field's; returns
+        /// the number here of each of its value numbers (-1 for a free one).
+        mutating func absorb(_ later: Field, limit: Int) -> [Int32] {
+            present.formUnion(later.present, limit: limit)
+            var renumbered = [Int32](repeating: -1, count: later.sets.count)
+            for (n, key) in later.keys.enumerated() {
+                guard let key else { continue }
+                let number = number(for: key)
+                sets[Int(number)].formUnion(later.sets[n], limit: limit)
+                renumbered[n] = number
+            }
+            return renumbered
+        }
+
+        var numberKeys: [Double] { valueNumbers.keys.compactMap { if case let .number(x) = $0 { x } else { nil } } }
     }
 
-    /// Where a point appears, so that it can be taken out without its old payload.
-    private struct Posting {
-        var field: Int32
-        var key: Key?  // nil: the field's `present` set
-    }
+    /// Where a point appears, so that it can be taken out without its old payload: the field's
+    /// number in the high half, and in the low half its value's number + 1 (0: `present`).
+    private typealias Posting = UInt64
 
     private var fields: [Field] = []
     /// A field's number from its parent's (-1 for the payload itself) and its key.
@@ -48,8 +111,10 @@ struct PayloadIndex {
         var parent: Int32
         var key: String
     }
+    /// Each field's first children (by the parent's number + 1; the payload's own keys first).
+    private var firstChildren: [[(key: String, number: Int32)]] = [[]]
     private var postings: [[Posting]] = []  // by internal id
-    private var dirtyFields: Set<Int32> = []
+    private var dirtyFields: [Int] = []
     /// Every point in the collection.
     private(set) var live = PointSet()
     /// One above the largest internal id seen: the bitsets' extent.
@@ -71,13 +136,43 @@ struct PayloadIndex {
         postings[Int(id)] = mine
     }
 
+    /// Takes in `later`, built apart from the points with ids above every id here (the two
+    /// halves of a store read side by side).
+    mutating func append(_ later: PayloadIndex) {
+        idLimit = max(idLimit, later.idLimit)
+        live.formUnion(later.live, limit: idLimit)
+        // Its fields by number (a parent is numbered before its children), then their values.
+        var names = [FieldName?](repeating: nil, count: later.fields.count)
+        for (name, number) in later.fieldNumbers { names[Int(number)] = name }
+        var fieldMap = [Int32](repeating: -1, count: later.fields.count)
+        var valueMaps: [[Int32]] = []
+        valueMaps.reserveCapacity(later.fields.count)
+        for (number, name) in names.enumerated() {
+            let name = name!
+            let f = fieldNumber(parent: name.parent < 0 ? -1 : fieldMap[Int(name.parent)], name.key)
+            fieldMap[number] = f
+            valueMaps.append(fields[Int(f)].absorb(later.fields[number], limit: idLimit))
+            if !fields[Int(f)].unsortedNumbers.isEmpty { needsTidy(Int(f)) }
+        }
+        if postings.count < later.postings.count {
+            postings.append(contentsOf: repeatElement([], count: later.postings.count - postings.count))
+        }
+        for id in later.live.ids {
+            postings[Int(id)] = later.postings[Int(id)].map { posting in
+                let f = Int(posting >> 32), value = posting & 0xFFFF_FFFF
+                let here = Posting(fieldMap[f]) << 32
+                return value == 0 ? here : here | Posting(valueMaps[f][Int(value - 1)] + 1)
+            }
+        }
+    }
+
     /// Posts `value` (and what it holds) under `field`. Only inside an array can a point reach
     /// a field or a value twice; elsewhere the checks for that are skipped.
     private mutating func add(_ value: JSONValue, at field: Int32, id: UInt32, inArray: Bool, to mine: inout [Posting]) {
         let f = Int(field)
         if !inArray || !fields[f].present.contains(id) {
             fields[f].present.insert(id, limit: idLimit)
-            mine.append(Posting(field: field, key: nil))
+            mine.append(Posting(field) << 32)
         }
         switch value {
         case .object(let members):
@@ -87,23 +182,30 @@ struct PayloadIndex {
             for item in items { add(item, at: field, id: id, inArray: true, to: &mine) }
         default:
             let key = Key(value)!
-            if case let .number(x) = key, fields[f].values[key] == nil {
-                fields[f].unsortedNumbers.append(x)
-                dirtyFields.insert(field)
-            }
-            if !inArray || !(fields[f].values[key]?.contains(id) ?? false) {
-                fields[f].values[key, default: PointSet()].insert(id, limit: idLimit)
-                mine.append(Posting(field: field, key: key))
-            }
+            guard let number = fields[f].insert(id, key, limit: idLimit, unlessPresent: inArray) else { return }
+            mine.append(Posting(field) << 32 | Posting(number + 1))
+            if case .number = key, !fields[f].unsortedNumbers.isEmpty { needsTidy(f) }
         }
     }
 
+    private mutating func needsTidy(_ f: Int) {
+        guard !fields[f].needsTidy else { return }
+        fields[f].needsTidy = true
+        dirtyFields.append(f)
+    }
+
+    /// A field's number, made on first sight. Most payloads have few keys, so each field's
+    /// first children are compared in a list before the name is hashed.
     private mutating func fieldNumber(parent: Int32, _ key: String) -> Int32 {
+        let slot = Int(parent) + 1
+        for child in firstChildren[slot] where child.key == key { return child.number }
         let name = FieldName(parent: parent, key: key)
         if let number = fieldNumbers[name] { return number }
         let number = Int32(fields.count)
         fields.append(Field())
+        firstChildren.append([])
         fieldNumbers[name] = number
+        if firstChildren[slot].count < 16 { firstChildren[slot].append((key, number)) }
         return number
     }
 
@@ -112,18 +214,11 @@ struct PayloadIndex {
         guard Int(id) < postings.count, live.contains(id) else { return }
         live.remove(id, limit: idLimit)
         for posting in postings[Int(id)] {
-            let f = Int(posting.field)
-            guard let key = posting.key else {
+            let f = Int(posting >> 32), value = Int32(truncatingIfNeeded: posting & 0xFFFF_FFFF)
+            if value == 0 {
                 fields[f].present.remove(id, limit: idLimit)
-                continue
-            }
-            fields[f].values[key]?.remove(id, limit: idLimit)
-            if fields[f].values[key]?.isEmpty == true {
-                fields[f].values[key] = nil
-                if case .number = key {
-                    fields[f].staleNumbers += 1
-                    dirtyFields.insert(posting.field)
-                }
+            } else if fields[f].remove(id, number: value - 1, limit: idLimit) {
+                needsTidy(f)
             }
         }
         postings[Int(id)] = []
@@ -131,11 +226,11 @@ struct PayloadIndex {
 
     /// Sorts the numbers that the last changes added, so that ranges can be looked up.
     mutating func tidy() {
-        for f in dirtyFields.map(Int.init) {
+        for f in dirtyFields {
             var field = fields[f]
             fields[f] = Field()  // keeps the arrays uniquely referenced while they change
             if field.staleNumbers > field.numbers.count / 2 {
-                field.numbers = field.values.keys.compactMap { if case let .number(x) = $0 { x } else { nil } }.sorted()
+                field.numbers = field.numberKeys.sorted()
                 field.staleNumbers = 0
             } else if field.unsortedNumbers.count * 16 < field.numbers.count {
                 for x in field.unsortedNumbers {
@@ -146,6 +241,7 @@ struct PayloadIndex {
                 field.numbers = Array(Set(field.numbers + field.unsortedNumbers)).sorted()
             }
             field.unsortedNumbers.removeAll()
+            field.needsTidy = false
             fields[f] = field
         }
         dirtyFields.removeAll()
@@ -191,10 +287,10 @@ struct PayloadIndex {
                 for i in words.indices { words[i] = scratch[i] & ~words[i] }
             }
         case .equals(let path, let value):
-            if let field = field(path), let key = Key(value) { field.values[key]?.union(into: words) }
+            if let field = field(path), let key = Key(value) { field.points(key)?.union(into: words) }
         case .oneOf(let path, let values):
             guard let field = field(path) else { return }
-            for key in Set(values.compactMap(Key.init)) { field.values[key]?.union(into: words) }
+            for key in Set(values.compactMap(Key.init)) { field.points(key)?.union(into: words) }
         case .exists(let path):
             field(path)?.present.union(into: words)
         case .range(let path, let range):
@@ -205,7 +301,7 @@ struct PayloadIndex {
                 let x = field.numbers[at]
                 if let b = range.lessThan, !(x < b) { break }
                 if let b = range.lessThanOrEqual, !(x <= b) { break }
-                if range.contains(x) { field.values[.number(x)]?.union(into: words) }
+                if range.contains(x) { field.points(.number(x))?.union(into: words) }
                 at += 1
             }
         }
@@ -217,7 +313,7 @@ struct PayloadIndex {
         switch filter {
         case let .equals(path, value):
             guard let field = field(path), let key = Key(value) else { return .some(nil) }
-            return .some(field.values[key])
+            return .some(field.points(key))
         case let .exists(path):
             return .some(field(path)?.present)
         default:

@@ -3,90 +3,99 @@
 /// memory (one id in 32 of the id space), with a margin so that a set on the edge does not
 /// switch back and forth.
 struct PointSet {
-    private enum Storage {
-        case sorted([UInt32])
-        case bits([UInt64])
-    }
-
-    private var storage: Storage = .sorted([])
+    // One of the two forms is in use (the other stays empty): mutated in place, never copied.
+    private var sorted: [UInt32] = []
+    private var bits: [UInt64] = []
+    private var dense = false
     private(set) var count = 0
 
     var isEmpty: Bool { count == 0 }
 
     /// Adds `id`; the ids under `limit` are the space the set lives in (for choosing a form).
     mutating func insert(_ id: UInt32, limit: Int) {
-        switch storage {
-        case .sorted(var ids):
-            if let last = ids.last, last >= id {  // not the common append at the end
-                let at = ids.lowerBound(of: id)
-                if at < ids.count && ids[at] == id { return }
-                storage = .sorted([])  // keeps `ids` uniquely referenced while it changes
-                ids.insert(id, at: at)
-            } else {
-                storage = .sorted([])
-                ids.append(id)
-            }
-            count += 1
-            if count > 64 && count > limit / 32 { storage = .bits(Self.bitset(ids, limit: limit)) } else { storage = .sorted(ids) }
-        case .bits(var words):
-            storage = .sorted([])
+        if dense {
             let word = Int(id >> 6)
-            if word >= words.count { words.append(contentsOf: repeatElement(0, count: max(word + 1, limit / 64 + 1) - words.count)) }
+            if word >= bits.count { bits.append(contentsOf: repeatElement(0, count: max(word + 1, limit / 64 + 1) - bits.count)) }
             let bit: UInt64 = 1 << UInt64(id & 63)
-            if words[word] & bit == 0 {
-                words[word] |= bit
+            if bits[word] & bit == 0 {
+                bits[word] |= bit
                 count += 1
             }
-            storage = .bits(words)
+            return
         }
+        if let last = sorted.last, last >= id {  // not the common append at the end
+            let at = sorted.lowerBound(of: id)
+            if at < sorted.count && sorted[at] == id { return }
+            sorted.insert(id, at: at)
+        } else {
+            sorted.append(id)
+        }
+        count += 1
+        becomeDenseIfDue(limit: limit)
+    }
+
+    /// Switches to a bitset once the sorted ids would take more memory.
+    private mutating func becomeDenseIfDue(limit: Int) {
+        guard !dense, count > 64, count > limit / 32 else { return }
+        bits = Self.bitset(sorted, limit: limit)
+        sorted = []
+        dense = true
     }
 
     /// Removes `id` if present.
     mutating func remove(_ id: UInt32, limit: Int) {
-        switch storage {
-        case .sorted(var ids):
-            let at = ids.lowerBound(of: id)
-            guard at < ids.count, ids[at] == id else { return }
-            storage = .sorted([])
-            ids.remove(at: at)
-            count -= 1
-            storage = .sorted(ids)
-        case .bits(var words):
+        if dense {
             let word = Int(id >> 6)
             let bit: UInt64 = 1 << UInt64(id & 63)
-            guard word < words.count, words[word] & bit != 0 else { return }
-            storage = .sorted([])
-            words[word] &= ~bit
+            guard word < bits.count, bits[word] & bit != 0 else { return }
+            bits[word] &= ~bit
             count -= 1
-            if count < limit / 64 { storage = .sorted(Self.ids(in: words)) } else { storage = .bits(words) }
+            if count < limit / 64 {
+                sorted = Self.ids(in: bits)
+                bits = []
+                dense = false
+            }
+            return
         }
+        let at = sorted.lowerBound(of: id)
+        guard at < sorted.count, sorted[at] == id else { return }
+        sorted.remove(at: at)
+        count -= 1
+    }
+
+    /// Adds every id of `other`.
+    mutating func formUnion(_ other: PointSet, limit: Int) {
+        if !dense, !other.dense, (sorted.last ?? 0) < (other.sorted.first ?? .max) {
+            sorted.append(contentsOf: other.sorted)  // the ids follow these: a plain append
+            count += other.count
+            becomeDenseIfDue(limit: limit)
+            return
+        }
+        for id in other.ids { insert(id, limit: limit) }
     }
 
     func contains(_ id: UInt32) -> Bool {
-        switch storage {
-        case .sorted(let ids):
-            let at = ids.lowerBound(of: id)
-            return at < ids.count && ids[at] == id
-        case .bits(let words):
+        if dense {
             let word = Int(id >> 6)
-            return word < words.count && words[word] >> UInt64(id & 63) & 1 == 1
+            return word < bits.count && bits[word] >> UInt64(id & 63) & 1 == 1
         }
+        let at = sorted.lowerBound(of: id)
+        return at < sorted.count && sorted[at] == id
     }
 
     /// ORs the set into `words` (which cover at least every id in it).
     func union(into words: UnsafeMutableBufferPointer<UInt64>) {
-        switch storage {
-        case .sorted(let ids):
-            for id in ids where Int(id >> 6) < words.count { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
-        case .bits(let mine):
-            for i in 0 ..< min(mine.count, words.count) { words[i] |= mine[i] }
+        if dense {
+            for i in 0 ..< min(bits.count, words.count) { words[i] |= bits[i] }
+        } else {
+            for id in sorted where Int(id >> 6) < words.count { words[Int(id >> 6)] |= 1 << UInt64(id & 63) }
         }
     }
 
     /// ANDs the set into `words`: afterwards they hold only ids that are also in the set.
     func intersect(into words: UnsafeMutableBufferPointer<UInt64>) {
-        switch storage {
-        case .sorted(let ids):
+        if !dense {
+            let ids = sorted
             // Each word that holds ids keeps just their bits; every other word is cleared.
             var i = 0, cleared = 0
             while i < ids.count, Int(ids[i] >> 6) < words.count {
@@ -101,20 +110,15 @@ struct PointSet {
                 cleared = word + 1
             }
             for j in cleared ..< words.count { words[j] = 0 }
-        case .bits(let mine):
-            let shared = min(mine.count, words.count)
-            for i in 0 ..< shared { words[i] &= mine[i] }
+        } else {
+            let shared = min(bits.count, words.count)
+            for i in 0 ..< shared { words[i] &= bits[i] }
             for i in shared ..< words.count { words[i] = 0 }
         }
     }
 
     /// The ids in increasing order.
-    var ids: [UInt32] {
-        switch storage {
-        case .sorted(let ids): ids
-        case .bits(let words): Self.ids(in: words)
-        }
-    }
+    var ids: [UInt32] { dense ? Self.ids(in: bits) : sorted }
 
     private static func bitset(_ ids: [UInt32], limit: Int) -> [UInt64] {
         var words = [UInt64](repeating: 0, count: max(limit / 64 + 1, Int((ids.last ?? 0) >> 6) + 1))

@@ -34,7 +34,8 @@ final class Store: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // A bulk batch is megabytes of vectors: keep its pages in memory until the commit.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // (Readers keep SQLite's default: a scan would only fill a cache that large.)
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA cache_size = -65536") }
         }
         do { return try DatabasePool(path: path, configuration: configuration) } catch {
             throw .storage(path: path, reason: "cannot open the store: \(error)")
@@ -254,14 +255,21 @@ final class Store: Sendable {
         try reading { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM points") ?? 0 }
     }
 
-    /// Visits the key and payload of every point, the payload as JSON text (NUL-terminated
-    /// UTF-8), in id order.
-    func payloads(_ body: (Int64, PointID, UnsafePointer<UInt8>, Int) throws(CollectionError) -> Void) throws(CollectionError) {
+    /// The largest internal id in use (0 for none).
+    func largestID() throws(CollectionError) -> Int64 {
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM points") ?? 0 }
+    }
+
+    /// Visits the key and payload of every point with an internal id in `ids`, the payload as
+    /// JSON text (NUL-terminated UTF-8), in id order.
+    func payloads(ids: Range<Int64>, _ body: (Int64, PointID, UnsafePointer<UInt8>, Int) throws(CollectionError) -> Void) throws(CollectionError) {
         try reading { db in
             // Cached: the database keeps the statement alive while its handle is used.
-            let statement = try db.cachedStatement(sql: "SELECT id, key, payload FROM points ORDER BY id").sqliteStatement
+            let statement = try db.cachedStatement(sql: "SELECT id, key, payload FROM points WHERE id >= ? AND id < ? ORDER BY id").sqliteStatement
             sqlite3_reset(statement)
             defer { sqlite3_reset(statement) }
+            sqlite3_bind_int64(statement, 1, ids.lowerBound)
+            sqlite3_bind_int64(statement, 2, ids.upperBound)
             while true {
                 let code = sqlite3_step(statement)
                 if code == SQLITE_DONE { return }
@@ -276,20 +284,34 @@ final class Store: Sendable {
         }
     }
 
-    /// Visits (id, vector) of every point written after `change`, in batches of `batch`. A row
-    /// whose vector is not `dimensions` floats (a damaged store) is left out: `verify()` then
-    /// reports its point as missing from the index, and it can still be read or deleted.
+    /// Visits (id, vector) of every point written after `change`, in batches of `batch`, in id
+    /// order. A row whose vector is not `dimensions` floats (a damaged store) is left out:
+    /// `verify()` then reports its point as missing from the index, and it can still be read or
+    /// deleted.
     func vectors(changedAfter change: Int64, dimensions: Int, batch: Int = 4096,
                  _ body: ([Int64], [[Float]]) throws(CollectionError) -> Void) throws(CollectionError) {
-        var after: Int64 = 0
+        // After a snapshot few rows changed: find them by their change (SQLite's planner would
+        // walk the whole table in id order instead), then read each one.
+        let changed: [Int64]? = change > 0 ? try reading { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM points INDEXED BY points_by_change WHERE change > ?",
+                               arguments: [change]).sorted()
+        } : nil
+        var after: Int64 = 0, next = 0
         while true {
-            let rows = try reading { db in
-                try Row.fetchAll(db, sql: "SELECT id, vector FROM points WHERE change > ? AND id > ? ORDER BY id LIMIT ?",
-                                 arguments: [change, after, batch]).map { row -> (Int64, [Float]) in
-                    (row["id"], Self.floats(row["vector"]))
+            let rows = try reading { db -> [(Int64, [Float])] in
+                guard let changed else {
+                    return try Row.fetchAll(db, sql: "SELECT id, vector FROM points WHERE id > ? ORDER BY id LIMIT ?",
+                                            arguments: [after, batch]).map { row in (row["id"], Self.floats(row["vector"])) }
                 }
+                let statement = try db.cachedStatement(sql: "SELECT vector FROM points WHERE id = ?")
+                let ids = changed[next ..< min(next + batch, changed.count)]
+                next += ids.count
+                return try ids.compactMap { id in try Data.fetchOne(statement, arguments: [id]).map { (id, Self.floats($0)) } }
             }
-            guard let last = rows.last else { return }
+            guard let last = rows.last else {
+                if let changed, next < changed.count { continue }  // a batch of rows deleted meanwhile
+                return
+            }
             after = last.0
             let whole = rows.filter { $0.1.count == dimensions }
             if !whole.isEmpty { try body(whole.map(\.0), whole.map(\.1)) }

@@ -139,31 +139,21 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             throw .index(error)
         }
         let last = try store.lastChange()
-        // The snapshot loads on another thread while this one indexes the payloads.
-        let snapshot = Self.loadInBackground(directory: directory, identity: store.identity, configuration: configuration, upTo: last)
-        var payloads = PayloadIndex()
-        var keys: [PointID?] = []
-        var held: [Payload?] = []
-        try store.payloads { (id, key, text, count) throws(CollectionError) in
-            let payload = try Store.payload(text, count: count, id: id, path: store.path)
-            payloads.upsert(UInt32(id), payload)
-            Self.set(key, at: id, in: &keys)
-            if options.payloadsInMemory { Self.set(payload, at: id, in: &held) }
+        // The snapshot loads on another thread while the payloads are read and indexed.
+        let snapshot = inBackground { [identity = store.identity] () throws(CollectionError) in
+            // The index's worker threads start here and keep this thread's lowered priority:
+            // graph inserts yield the processor to searches.
+            Self.runInBackground()
+            return try Self.loadSnapshot(directory: directory, identity: identity, configuration: configuration, upTo: last)
         }
-        payloads.tidy()
-        self.payloads = payloads
-        self.keys = keys
-        payloadsHeld = held
+        let tables = try PointTables.read(from: store, holdingPayloads: options.payloadsInMemory, parts: 2)
+        payloads = tables.payloads
+        keys = tables.keys
+        payloadsHeld = tables.held
         payloadReader = PayloadReader(path: store.path)
         (index, snapshotChange) = try snapshot()
         indexedChange = snapshotChange
         try catchUp(to: last)
-    }
-
-    /// Sets the entry of internal id `id` in a table by internal id, growing it if need be.
-    private static func set<T>(_ value: T?, at id: Int64, in table: inout [T?]) {
-        if table.count <= Int(id) { table.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - table.count)) }
-        table[Int(id)] = value
     }
 
     deinit { if !isClosed { Glibc.close(lockFile) } }
@@ -210,45 +200,22 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private static func loadSnapshot(directory: String, identity: String, configuration: CollectionConfiguration,
                                      upTo last: Int64) throws(CollectionError) -> (HNSWIndex, Int64) {
         if let newest = snapshots(in: directory, identity: identity).first, newest.change <= last,
-           let index = try? HNSWIndex(contentsOf: newest.path, threads: configuration.hnsw.threads),
+           let index = try? HNSWIndex(contentsOf: newest.path, threads: configuration.hnsw.threads, inPlace: true),
            index.dimensions == configuration.dimensions, index.metric == configuration.metric {
             return (index, newest.change)
         }
         return (try emptyIndex(configuration), 0)
     }
 
-    /// Starts `loadSnapshot` on a thread of its own; the function returned waits for it.
-    private static func loadInBackground(directory: String, identity: String, configuration: CollectionConfiguration,
-                                         upTo last: Int64)
-        -> () throws(CollectionError) -> (HNSWIndex, Int64) {
-        final class Outcome: @unchecked Sendable {  // written before `done` is signalled, read after
-            var result: Result<(HNSWIndex, Int64), CollectionError>?
-            let done = DispatchSemaphore(value: 0)
-        }
-        let outcome = Outcome()
-        Thread.detachNewThread {
-            // The index's worker threads start here and keep this thread's lowered priority:
-            // graph inserts yield the processor to searches.
-            runInBackground()
-            outcome.result = Result { () throws(CollectionError) in
-                try loadSnapshot(directory: directory, identity: identity, configuration: configuration, upTo: last)
-            }
-            outcome.done.signal()
-        }
-        return { () throws(CollectionError) in
-            outcome.done.wait()
-            return try outcome.result!.get()
-        }
-    }
-
-    /// Replays the store's changes after `indexedChange` into the index. If the result does not
-    /// agree with the store in size (a snapshot from elsewhere, say), rebuilds from every point.
+    /// Replays the store's changes after `indexedChange` into the index (at open, once the
+    /// payload index is built). If the result does not agree with the store in size (a snapshot
+    /// from elsewhere, say), rebuilds from every point.
     private func catchUp(to last: Int64) throws(CollectionError) {
         for id in try store.deletions(after: indexedChange) where index.contains(UInt64(id)) {
             try indexing { () throws(NearestError) in try index.remove(UInt64(id)) }
         }
         try addPoints(changedAfter: indexedChange)
-        if index.count != (try store.count()) {
+        if index.count != payloads.count {  // the payload index holds every stored point
             index = try Self.emptyIndex(configuration)
             snapshotChange = 0
             changedSinceSnapshot = 0
@@ -448,8 +415,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                         let id = written.upserted[i], point = batch[i]
                         if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
                         payloads.upsert(UInt32(id), point.payload)
-                        Self.set(point.id, at: id, in: &keys)
-                        if options.payloadsInMemory { Self.set(point.payload, at: id, in: &payloadsHeld) }
+                        PointTables.set(point.id, at: Int(id), in: &keys)
+                        if options.payloadsInMemory { PointTables.set(point.payload, at: Int(id), in: &payloadsHeld) }
                     }
                     payloads.tidy()
                     try indexing { () throws(NearestError) in

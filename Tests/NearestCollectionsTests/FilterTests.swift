@@ -133,13 +133,20 @@ struct RandomFilterTests {
         var g = SplitMix64(seed: 11)
         var collection: VectorCollection? = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 2, metric: .l2))
         var stored: [UInt64: Point] = [:]
+        // Enough internal ids (over 8,192) that reopening reads the store in two parts and
+        // joins their payload indexes.
+        let bulk = (1_000 ..< 10_000).map { i in
+            Point(id: .number(UInt64(i)), vector: [Float(g.next() % 100), Float(g.next() % 100)], payload: Self.payload(&g))
+        }
+        try collection!.upsert(bulk)
+        for point in bulk { if case let .number(id) = point.id { stored[id] = point } }
         for round in 0 ..< 4 {
             let batch = (0 ..< 150).map { _ in
                 Point(id: .number(g.next() % 400), vector: [Float(g.next() % 100), Float(g.next() % 100)], payload: Self.payload(&g))
             }
             try collection!.upsert(batch)
             for point in batch { if case let .number(id) = point.id { stored[id] = point } }
-            let doomed = (0 ..< 20).map { _ in PointID.number(g.next() % 400) }
+            let doomed = (0 ..< 20).map { _ in PointID.number(g.next() % 400) } + (0 ..< 100).map { _ in PointID.number(1_000 + g.next() % 9_000) }
             try collection!.delete(doomed)
             for id in doomed { if case let .number(n) = id { stored[n] = nil } }
             if round == 2 {
@@ -153,7 +160,7 @@ struct RandomFilterTests {
                 let filter = Self.filter(0, &g)
                 let expected = Set(points.filter { filter.matches($0.payload) }.map(\.id))
                 #expect(try collection!.count(filter: filter) == expected.count, "\(filter)")
-                #expect(Set(try collection!.scroll(filter: filter, limit: 1000).points.map(\.id)) == expected, "\(filter)")
+                #expect(Set(try collection!.scroll(filter: filter, limit: 20_000).points.map(\.id)) == expected, "\(filter)")
                 let query: [Float] = [Float(g.next() % 100), Float(g.next() % 100)]
                 let hits = try collection!.search(query, limit: 5, filter: filter, strategy: .exact)
                 #expect(hits.count == min(5, expected.count) && hits.allSatisfy { expected.contains($0.id) }, "\(filter)")

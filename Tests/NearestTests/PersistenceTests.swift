@@ -309,6 +309,43 @@ struct IndexRoundTripTests {
         #expect(contents(of: directory.path("continuous-final.hnsw")) == contents(of: directory.path("reloaded-final.hnsw")))
     }
 
+    @Test("an index used in place continues exactly as a loaded one, and never writes to its file")
+    func inPlaceContinuesLikeALoad() throws {
+        // Two whole blocks of 4096 records and a part of one; M = 6 fills whole upper segments too.
+        let single = HNSWConfiguration(m: 6, efConstruction: 32, seed: 3, threads: 1)
+        var generator = SplitMix64(seed: 4)
+        let vectors = Matrix.random(rows: 9_700, columns: 8, using: &generator)
+        let ids = (0 ..< 9_700).map(externalID)
+        let first = 0 ..< 8_500, second = 8_500 ..< 9_700
+        let original = try HNSWIndex(dimensions: 8, configuration: single)
+        try original.add(vectors.rows(first), ids: Array(ids[first]))
+        try original.remove(ids[7])
+        let path = directory.path("in-place.hnsw")
+        try original.save(to: path)
+        let saved = contents(of: path)
+
+        let loaded = try HNSWIndex(contentsOf: path, threads: 1)
+        let inPlace = try HNSWIndex(contentsOf: path, threads: 1, inPlace: true)
+        #expect(!inPlace.isReadOnly)
+        expectSameGraph(loaded, inPlace)
+        for index in [loaded, inPlace] {  // links into every block and segment change
+            try index.add(vectors.rows(second), ids: Array(ids[second]))
+            for row in stride(from: 0, to: 9_700, by: 97) { try index.remove(ids[row]) }
+            try index.add(vectors[7], id: ids[7])
+        }
+        expectSameGraph(loaded, inPlace)
+        try expectSameResults(loaded, inPlace, queries: randomQueries(40, dimensions: 8))
+        #expect(contents(of: path) == saved, "the private mapping's pages were copied, not written back")
+        try loaded.save(to: directory.path("loaded-final.hnsw"))
+        try inPlace.save(to: directory.path("in-place-final.hnsw"))
+        #expect(contents(of: directory.path("loaded-final.hnsw")) == contents(of: directory.path("in-place-final.hnsw")))
+        // A file deleted under an index in use stays readable to it.
+        unlink(path)
+        try expectSameResults(loaded, inPlace, queries: vectors.rows(0 ..< 20))
+        try inPlace.compact()
+        #expect(inPlace.count == loaded.count)
+    }
+
     @Test("a loaded index takes removals, upserts and compaction, and round-trips again")
     func changesAfterLoad() throws {
         let (index, vectors) = try randomIndex(count: 900)
@@ -477,6 +514,7 @@ struct IndexFileHostileTests {
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
         let path = try directory.write(bytes, to: "hostile.hnsw")
         #expect(throws: expected(path), sourceLocation: sourceLocation) { try HNSWIndex(contentsOf: path) }
+        #expect(throws: expected(path), sourceLocation: sourceLocation) { try HNSWIndex(contentsOf: path, inPlace: true) }
         if let viewError = (mapped ?? expected)(path) {
             #expect(throws: viewError, sourceLocation: sourceLocation) { try HNSWIndex(mapping: path) }
         } else {
@@ -884,7 +922,8 @@ struct IndexFileFuzzTests {
     /// loaded index: ids it contains; a view, which reads no flags it need not: ids of its records).
     private static func attempt(_ path: String, bytes: [UInt8], mapped: Bool, query: [Float]) -> FuzzOutcome {
         do {
-            let index = mapped ? try HNSWIndex(mapping: path) : try HNSWIndex(contentsOf: path)
+            // Loads in place half the time: the same checks guard both.
+            let index = mapped ? try HNSWIndex(mapping: path) : try HNSWIndex(contentsOf: path, inPlace: bytes.count % 2 == 0)
             let q = Array((query + [Float](repeating: 0.25, count: max(0, index.dimensions - query.count))).prefix(index.dimensions))
             let hits = try index.search(q, k: 5, ef: 16)
             #expect(hits.count <= 5)

@@ -151,13 +151,26 @@ typedef struct nn_corruption {
     uint64_t node;          ///< the first offending node, where there is one
 } nn_corruption;
 
-/// A graph over saved `records` (count * record_bytes bytes) and `upper` words. With `copy`
-/// the graph owns copies and every record and link is validated first; without, it is a
-/// read-only view of that memory, which must outlive it, and only the layout and entry point are
-/// validated (searches bound every link, so a damaged view returns poor results, never reads
-/// out of bounds). NN_ERR_CORRUPT fills `why`.
+/// How `nn_hnsw_open` uses the saved memory it is given.
+typedef enum nn_open_mode {
+    /// The graph owns copies; every record and link is validated first.
+    NN_OPEN_COPY = 0,
+    /// A read-only view of that memory, which must outlive the graph. Only the layout and entry
+    /// point are validated: searches bound every link, so a damaged view returns poor results,
+    /// never reads out of bounds.
+    NN_OPEN_VIEW = 1,
+    /// Validated like a copy, then used in place: the memory must be writable, private to this
+    /// graph (a MAP_PRIVATE mapping, say) and outlive it. Whole blocks of records and whole
+    /// upper segments stay where they are; only the partly filled last ones are copied, and a
+    /// record is written only if its in-degree or lock word needs fixing. Opening a large graph
+    /// then costs one read of it, and no allocation of its size.
+    NN_OPEN_IN_PLACE = 2,
+} nn_open_mode;
+
+/// A graph over saved `records` (count * record_bytes bytes) and `upper` words, used as `mode`
+/// says. NN_ERR_CORRUPT fills `why`.
 nn_status nn_hnsw_open(const nn_hnsw_layout *_Nonnull layout, const void *_Nullable records,
-                       const uint32_t *_Nullable upper, bool copy, nn_isa isa,
+                       const uint32_t *_Nullable upper, nn_open_mode mode, nn_isa isa,
                        nn_hnsw *_Nullable *_Nonnull out, nn_corruption *_Nonnull why);
 
 /// True for a read-only view of mapped memory.
