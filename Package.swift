@@ -25,11 +25,15 @@ let package = Package(
     products: [
         .library(name: "Nearest", targets: ["Nearest"]),
         .library(name: "NearestCollections", targets: ["NearestCollections"]),
+        .library(name: "NearestServer", targets: ["NearestServer"]),
         .executable(name: "nearest", targets: ["nearest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // The server only; its default traits pull in swift-configuration, which we do not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -59,11 +63,22 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),  // raw binds on the bulk path
             ]
         ),
+        // `nearest serve`: Qdrant's REST API over the collections.
+        .target(
+            name: "NearestServer",
+            dependencies: [
+                "Nearest",
+                "NearestCollections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .executableTarget(
             name: "nearest",
             dependencies: [
                 "Nearest",
                 "NearestCollections",
+                "NearestServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -10,7 +10,8 @@ computed here with NumPy. Both answer one query at a time on one thread, ef 64, 
 returned. Rounds alternate (ours in a subprocess, `nearest-bench collection`, then Qdrant's in
 this process), so that both see the same machine load; ratios are per round.
 
-Also: ingest (durable, and indexed), reopen + first query, disk, and our search latency while a
+Also: unfiltered q/s at recall 0.90 / 0.95 / 0.99 (an ef sweep, interpolated), ingest (durable,
+and indexed), reopen + first query, disk, and our search latency while a
 bulk upsert of 20,000 points runs beside it (against the idle latency of the same round).
 
     python3 Benchmarks/collections/run-filtered.py [--rounds 3] [--queries 500] [--out FILE]
@@ -70,11 +71,16 @@ def disk_bytes(path):
 
 # ---- swift-nearest
 
-def build_ours(nearest, work, payloads_path, indexing_threshold=10000, name="ours"):
+SWEEP = [10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]  # ef below the limit (10) is the limit
+TARGETS = [0.90, 0.95, 0.99]
+
+
+def build_ours(nearest, work, payloads_path, indexing_threshold=None, name="ours"):
     root = os.path.join(work, name)
     shutil.rmtree(root, ignore_errors=True)
+    threshold = ["--indexing-threshold", str(indexing_threshold)] if indexing_threshold else []
     subprocess.run([nearest, "collection", "create", "bench", "--dimensions", "384", "--metric", "cosine",
-                    "--m", "16", "--ef-construction", "200", "--indexing-threshold", str(indexing_threshold),
+                    "--m", "16", "--ef-construction", "200", *threshold,
                     "--root", root], check=True, stdout=subprocess.DEVNULL)
     start = time.perf_counter()
     out = subprocess.run([nearest, "collection", "upsert", "bench", "--vectors", os.path.join(DATA, "base.fvecs"),
@@ -91,6 +97,8 @@ def round_ours(bench, directory, queries_path, count, work, upsert_during, only_
     out = os.path.join(work, "ours-round.json")
     args = [bench, "collection", "--directory", directory, "--queries", queries_path, "--count", str(count),
             "--filters", filters_path, "--out", out]
+    if not only_unfiltered:
+        args += ["--sweep", ",".join(map(str, SWEEP))]
     if upsert_during:
         args += ["--upsert-during", str(upsert_during), "--upsert-vectors", os.path.join(DATA, "base.fvecs")]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
@@ -153,18 +161,36 @@ def round_qdrant(path, queries):
     start = time.perf_counter()
     search(vectors[0], None)
     first = time.perf_counter() - start
-    results = {}
-    for name in FILTERS:
-        f = qdrant_filter(name)
+    def timed(f, search_params):
         ids, seconds = [], []
         for v in vectors:
             t = time.perf_counter()
-            hits = search(v, f)
+            hits = shard.search(SearchRequest(query=Query.Nearest(v), limit=10, filter=f, params=search_params, with_payload=True))
             seconds.append(time.perf_counter() - t)
             ids.append([h.id for h in hits])
-        results[name] = {"ids": ids, "seconds": seconds}
+        return {"ids": ids, "seconds": seconds}
+
+    results = {name: timed(qdrant_filter(name), params) for name in FILTERS}
+    sweep = {str(ef): timed(None, SearchParams(hnsw_ef=ef)) for ef in SWEEP}
     shard.close()
-    return {"openSeconds": open_seconds, "firstQuerySeconds": first, "filters": results}
+    return {"openSeconds": open_seconds, "firstQuerySeconds": first, "filters": results, "sweep": sweep}
+
+
+def sweep_points(sweep, truth):
+    """(ef, recall, q/s) for each swept beam width."""
+    return sorted((int(ef), recall(r["ids"], truth), len(r["seconds"]) / sum(r["seconds"])) for ef, r in sweep.items())
+
+
+def qps_at(sweep, truth, target):
+    """Queries/s at `target` recall, interpolated (log q/s, linear in recall) between swept efs."""
+    points = sorted((r, q) for _, r, q in sweep_points(sweep, truth))
+    for (r0, q0), (r1, q1) in zip(points, points[1:]):
+        if r0 <= target <= r1:
+            if r1 == r0:
+                return q1
+            w = (target - r0) / (r1 - r0)
+            return float(np.exp(np.log(q0) + w * (np.log(q1) - np.log(q0))))
+    return None
 
 
 # ---- Chroma (PersistentClient: its engine in-process, on disk)
@@ -245,9 +271,10 @@ def main():
 
     print("building ours ...", file=sys.stderr)
     directory, ours_ingest, ours_wall = build_ours(nearest, work, payloads_path)
-    # The same points with a smaller indexing threshold, for searches during a bulk upsert:
-    # fewer points wait for the graph (scanned exactly by every search), writes wait for it more.
-    small_directory, _, _ = build_ours(nearest, work, payloads_path, indexing_threshold=2000, name="ours-2000")
+    # The same points with a larger indexing threshold than the default (2,048 at 384 floats),
+    # for searches during a bulk upsert: more points wait for the graph (scanned exactly by every
+    # search), writes wait for it less.
+    large_directory, _, _ = build_ours(nearest, work, payloads_path, indexing_threshold=10000, name="ours-10000")
     print("building Qdrant Edge ...", file=sys.stderr)
     qdrant_path, q_durable, q_indexed = build_qdrant(work, base, payloads)
     if args.chroma_queries:
@@ -271,6 +298,12 @@ def main():
             row["filters"][name]["qps_ratio"] = row["filters"][name]["ours"]["qps"] / row["filters"][name]["qdrant"]["qps"]
         row["reopen"] = {"ours": ours["openSeconds"] + ours["firstQuerySeconds"],
                          "qdrant": theirs["openSeconds"] + theirs["firstQuerySeconds"]}
+        row["unfiltered_sweep"] = {"ours": sweep_points(ours["sweep"], truth["none"]),
+                                   "qdrant": sweep_points(theirs["sweep"], truth["none"])}
+        row["unfiltered_qps_at_recall"] = {}
+        for target in TARGETS:
+            o, t = qps_at(ours["sweep"], truth["none"], target), qps_at(theirs["sweep"], truth["none"], target)
+            row["unfiltered_qps_at_recall"][str(target)] = {"ours": o, "qdrant": t, "ratio": o / t if o and t else None}
         if args.chroma_queries:
             print(f"round {r + 1}: Chroma", file=sys.stderr)
             chroma = round_chroma(chroma_path, queries[: args.chroma_queries])
@@ -282,11 +315,12 @@ def main():
         if ours.get("duringUpsert"):
             row["during_upsert"] = {"idle": summary(ours["filters"]["none"]["seconds"]),
                                     "during": summary(ours["duringUpsert"]["seconds"]),
-                                    "upsert_seconds": ours["upsertSeconds"]}
-            small = round_ours(bench, small_directory, queries_path, args.queries, work, args.upsert_during, only_unfiltered=True)
-            row["during_upsert_threshold_2000"] = {"idle": summary(small["filters"]["none"]["seconds"]),
-                                                   "during": summary(small["duringUpsert"]["seconds"]),
-                                                   "upsert_seconds": small["upsertSeconds"]}
+                                    "upsert_seconds": ours["upsertSeconds"], "settled_seconds": ours["settledSeconds"]}
+            large = round_ours(bench, large_directory, queries_path, args.queries, work, args.upsert_during, only_unfiltered=True)
+            row["during_upsert_threshold_10000"] = {"idle": summary(large["filters"]["none"]["seconds"]),
+                                                    "during": summary(large["duringUpsert"]["seconds"]),
+                                                    "upsert_seconds": large["upsertSeconds"],
+                                                    "settled_seconds": large["settledSeconds"]}
         row["ours_peak_rss_bytes"] = ours["peakRSSBytes"]
         rounds.append(row)
 
@@ -325,12 +359,20 @@ def main():
     print(f"reopen + first query (s): " + ", ".join(f"ours {r['reopen']['ours']:.3f} / Qdrant {r['reopen']['qdrant']:.3f}" for r in rounds))
     print(f"disk: ours {result['disk_bytes']['ours'] / 1e6:.0f} MB, Qdrant {result['disk_bytes']['qdrant'] / 1e6:.0f} MB"
           + (f", Chroma {result['disk_bytes']['chroma'] / 1e6:.0f} MB; Chroma ingest {chroma_ingest:.1f} s" if args.chroma_queries else ""))
-    for key, label in (("during_upsert", "indexing threshold 10,000"), ("during_upsert_threshold_2000", "indexing threshold 2,000")):
+    for target in TARGETS:
+        cells = [r["unfiltered_qps_at_recall"][str(target)] for r in rounds]
+        print(f"unfiltered q/s at recall {target}: " + ", ".join(
+            f"ours {c['ours']:,.0f} / Qdrant {c['qdrant']:,.0f} = {c['ratio']:.2f}" if c["ratio"] else "out of the swept range"
+            for c in cells))
+    for side in ("ours", "qdrant"):
+        print(f"unfiltered sweep, {side} (ef, recall, q/s), round 1: "
+              + ", ".join(f"{ef} {r:.3f} {q:,.0f}" for ef, r, q in rounds[0]["unfiltered_sweep"][side]))
+    for key, label in (("during_upsert", "default indexing threshold (2,048)"), ("during_upsert_threshold_10000", "indexing threshold 10,000")):
         if key in rounds[0]:
             d = rounds[0][key]
-            print(f"unfiltered p99 during a {args.upsert_during}-point upsert, {label}: {d['during']['p99_ms']:.2f} ms "
+            print(f"unfiltered p99 during a {args.upsert_during}-point upsert until indexed, {label}: {d['during']['p99_ms']:.2f} ms "
                   f"(idle {d['idle']['p99_ms']:.2f} ms, {d['during']['p99_ms'] / d['idle']['p99_ms']:.2f}x); "
-                  f"upsert took {d['upsert_seconds']:.1f} s")
+                  f"upsert took {d['upsert_seconds']:.1f} s, indexed after {d['settled_seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@
 /// {"lang": {"$in": ["en", "de"]}}                   one of a set
 /// {"year": {"$gte": 2000, "$lt": 2010}}             numeric range ($gt, $gte, $lt, $lte)
 /// {"summary": {"$exists": true}}                    the field is present (any value, null too)
+/// {"tags": {"$empty": true}}                        absent, null or [] (every value found there)
+/// {"lang": {"$except": ["en", "de"]}}               holds a value, not null, that is none of these
 /// {"$and": [...]}, {"$or": [...]}, {"$not": {...}}  combinations
 /// {"lang": "en", "year": {"$gte": 2000}}            several keys: all must hold
 /// ```
@@ -20,6 +22,11 @@ public indirect enum Filter: Sendable, Hashable {
     case oneOf(field: String, values: [JSONValue])
     case range(field: String, NumericRange)
     case exists(field: String)
+    /// Nothing but null or empty arrays at the field (or nothing at all): Qdrant's `is_empty`.
+    case isEmpty(field: String)
+    /// Some value at the field (an array element too) is not null and none of `values`:
+    /// Qdrant's `match: {except: …}`.
+    case anyExcept(field: String, values: [JSONValue])
     case and([Filter])
     case or([Filter])
     case not(Filter)
@@ -121,6 +128,18 @@ public indirect enum Filter: Sendable, Hashable {
                     throw .invalidFilter(path: here, reason: "expected true or false, found \(operand.typeName)")
                 }
                 parts.append(wanted ? .exists(field: field) : .not(.exists(field: field)))
+            case "$empty":
+                guard case let .bool(wanted) = operand else {
+                    throw .invalidFilter(path: here, reason: "expected true or false, found \(operand.typeName)")
+                }
+                parts.append(wanted ? .isEmpty(field: field) : .not(.isEmpty(field: field)))
+            case "$except":
+                guard case let .array(items) = operand else {
+                    throw .invalidFilter(path: here, reason: "expected an array, found \(operand.typeName)")
+                }
+                var values: [JSONValue] = []
+                for (i, item) in items.enumerated() { values.append(try scalar(item, at: "\(here)[\(i)]")) }
+                parts.append(.anyExcept(field: field, values: values))
             default:
                 throw .invalidFilter(path: here, reason: "unknown operator '\(op)'")
             }
@@ -138,7 +157,7 @@ public indirect enum Filter: Sendable, Hashable {
     }
 
     /// Whether `payload` satisfies this filter: the reference semantics that the store's
-    /// SQL must agree with (tests compare the two).
+    /// payload index must agree with (tests compare the two).
     public func matches(_ payload: Payload) -> Bool {
         switch self {
         case let .equals(field, value): return Filter.values(at: field, in: payload).contains(value)
@@ -149,6 +168,10 @@ public indirect enum Filter: Sendable, Hashable {
                 return false
             }
         case let .exists(field): return !Filter.values(at: field, in: payload, containers: true).isEmpty
+        case let .isEmpty(field):
+            return Filter.values(at: field, in: payload, elements: false).allSatisfy { $0 == .null || $0 == .array([]) }
+        case let .anyExcept(field, values):
+            return Filter.values(at: field, in: payload).contains { $0 != .null && !values.contains($0) }
         case let .and(filters): return filters.allSatisfy { $0.matches(payload) }
         case let .or(filters): return filters.contains { $0.matches(payload) }
         case let .not(filter): return !filter.matches(payload)
@@ -156,15 +179,19 @@ public indirect enum Filter: Sendable, Hashable {
     }
 
     /// The values at a dotted path; arrays contribute their elements (and, with `containers`,
-    /// themselves, as objects do).
-    static func values(at field: String, in payload: Payload, containers: Bool = false) -> [JSONValue] {
+    /// themselves, as objects do). Without `elements`, the values found at the path are
+    /// returned as they are (arrays whole), though the path still continues into objects in
+    /// arrays on its way.
+    static func values(at field: String, in payload: Payload, containers: Bool = false, elements: Bool = true) -> [JSONValue] {
         var current: [JSONValue] = [.object(payload)]
-        for key in field.split(separator: ".", omittingEmptySubsequences: false).map(String.init) {
+        let keys = field.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        for (depth, key) in keys.enumerated() {
             current = current.flatMap { value -> [JSONValue] in
                 guard case let .object(members) = value, let child = members[key] else { return [] }
-                return expanded(child)
+                return elements || depth < keys.count - 1 ? expanded(child) : [child]
             }
         }
+        if !elements { return current }
         return containers ? current : current.filter {
             if case .object = $0 { return false }
             if case .array = $0 { return false }

@@ -31,6 +31,8 @@ struct PayloadIndex {
         private var freeNumbers: [Int32] = []
         /// Points with anything at the path (containers and null too).
         var present = PointSet()
+        /// Points with something at the path other than null or [] (`Filter.isEmpty`'s complement).
+        var filled = PointSet()
         /// The distinct numbers held, sorted; may hold numbers no point holds any more (their
         /// postings are gone), until `tidy` rebuilds it.
         var numbers: [Double] = []
@@ -87,6 +89,7 @@ struct PayloadIndex {
         /// the number here of each of its value numbers (-1 for a free one).
         mutating func absorb(_ later: Field, limit: Int) -> [Int32] {
             present.formUnion(later.present, limit: limit)
+            filled.formUnion(later.filled, limit: limit)
             var renumbered = [Int32](repeating: -1, count: later.sets.count)
             for (n, key) in later.keys.enumerated() {
                 guard let key else { continue }
@@ -97,12 +100,19 @@ struct PayloadIndex {
             return renumbered
         }
 
+        /// Every value held, with its points.
+        var entries: some Sequence<(key: Key, points: PointSet)> {
+            zip(keys, sets).lazy.compactMap { key, set in key.map { ($0, set) } }
+        }
+
         var numberKeys: [Double] { valueNumbers.keys.compactMap { if case let .number(x) = $0 { x } else { nil } } }
     }
 
     /// Where a point appears, so that it can be taken out without its old payload: the field's
-    /// number in the high half, and in the low half its value's number + 1 (0: `present`).
+    /// number in the high half, and in the low half its value's number + 1 (0: `present`;
+    /// `filledPosting`: `filled`).
     private typealias Posting = UInt64
+    private static let filledPosting: Posting = 0xFFFF_FFFF
 
     private var fields: [Field] = []
     /// A field's number from its parent's (-1 for the payload itself) and its key.
@@ -131,7 +141,7 @@ struct PayloadIndex {
         live.insert(id, limit: idLimit)
         var mine: [Posting] = []
         mine.reserveCapacity(payload.count)
-        for (key, value) in payload { add(value, at: fieldNumber(parent: -1, key), id: id, inArray: false, to: &mine) }
+        for (key, value) in payload { add(value, at: fieldNumber(parent: -1, key), id: id, inArray: false, element: false, to: &mine) }
         if postings.count <= Int(id) { postings.append(contentsOf: repeatElement([], count: Int(id) + 1 - postings.count)) }
         postings[Int(id)] = mine
     }
@@ -161,25 +171,34 @@ struct PayloadIndex {
             postings[Int(id)] = later.postings[Int(id)].map { posting in
                 let f = Int(posting >> 32), value = posting & 0xFFFF_FFFF
                 let here = Posting(fieldMap[f]) << 32
-                return value == 0 ? here : here | Posting(valueMaps[f][Int(value - 1)] + 1)
+                if value == 0 || value == Self.filledPosting { return here | value }
+                return here | Posting(valueMaps[f][Int(value - 1)] + 1)
             }
         }
     }
 
-    /// Posts `value` (and what it holds) under `field`. Only inside an array can a point reach
-    /// a field or a value twice; elsewhere the checks for that are skipped.
-    private mutating func add(_ value: JSONValue, at field: Int32, id: UInt32, inArray: Bool, to mine: inout [Posting]) {
+    /// Posts `value` (and what it holds) under `field`; an `element` of an array at that same
+    /// field. Only inside an array can a point reach a field or a value twice; elsewhere the
+    /// checks for that are skipped.
+    private mutating func add(_ value: JSONValue, at field: Int32, id: UInt32, inArray: Bool, element: Bool,
+                              to mine: inout [Posting]) {
         let f = Int(field)
         if !inArray || !fields[f].present.contains(id) {
             fields[f].present.insert(id, limit: idLimit)
             mine.append(Posting(field) << 32)
         }
+        if !element, value != .null, value != .array([]), !inArray || !fields[f].filled.contains(id) {
+            fields[f].filled.insert(id, limit: idLimit)
+            mine.append(Posting(field) << 32 | Self.filledPosting)
+        }
         switch value {
         case .object(let members):
-            for (key, child) in members { add(child, at: fieldNumber(parent: field, key), id: id, inArray: inArray, to: &mine) }
+            for (key, child) in members {
+                add(child, at: fieldNumber(parent: field, key), id: id, inArray: inArray, element: false, to: &mine)
+            }
         case .array(let items):
             // Elements sit at the array's own path (nested arrays too), objects in them below it.
-            for item in items { add(item, at: field, id: id, inArray: true, to: &mine) }
+            for item in items { add(item, at: field, id: id, inArray: true, element: true, to: &mine) }
         default:
             let key = Key(value)!
             guard let number = fields[f].insert(id, key, limit: idLimit, unlessPresent: inArray) else { return }
@@ -217,6 +236,8 @@ struct PayloadIndex {
             let f = Int(posting >> 32), value = Int32(truncatingIfNeeded: posting & 0xFFFF_FFFF)
             if value == 0 {
                 fields[f].present.remove(id, limit: idLimit)
+            } else if posting & 0xFFFF_FFFF == Self.filledPosting {
+                fields[f].filled.remove(id, limit: idLimit)
             } else if fields[f].remove(id, number: value - 1, limit: idLimit) {
                 needsTidy(f)
             }
@@ -293,6 +314,18 @@ struct PayloadIndex {
             for key in Set(values.compactMap(Key.init)) { field.points(key)?.union(into: words) }
         case .exists(let path):
             field(path)?.present.union(into: words)
+        case .isEmpty(let path):
+            live.union(into: words)
+            if let filled = field(path)?.filled {
+                withScratch { scratch in
+                    filled.union(into: scratch)
+                    for i in words.indices { words[i] &= ~scratch[i] }
+                }
+            }
+        case .anyExcept(let path, let values):
+            guard let field = field(path) else { return }
+            let excluded = Set(values.compactMap(Key.init)).union([.null])
+            for (key, points) in field.entries where !excluded.contains(key) { points.union(into: words) }
         case .range(let path, let range):
             guard let field = field(path) else { return }
             let low = range.greaterThanOrEqual ?? range.greaterThan ?? -.infinity

@@ -323,6 +323,11 @@ final class Store: Sendable {
         try reading { db in try Int64.fetchAll(db, sql: "SELECT id FROM deletions WHERE change > ?", arguments: [change]) }
     }
 
+    /// The internal id of the point with this key, if there is one.
+    func internalID(key: String) throws(CollectionError) -> Int64? {
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT id FROM points WHERE key = ?", arguments: [key]) }
+    }
+
     /// Every internal id.
     func allIDs() throws(CollectionError) -> [Int64] {
         try reading { db in try Int64.fetchAll(db, sql: "SELECT id FROM points") }

@@ -397,42 +397,83 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         if !deferIndexing { waitForIndexerToCatchUp() }
         try writer.withLock { () throws(CollectionError) in
             try checkOpen()
-            let written = try store.upsert(batch)
-            // Memory for the pending rows, made before the lock (allocating and faulting in
-            // megabytes under it held searches back for milliseconds).
-            var spares = try indexing { () throws(NearestError) -> [FlatIndex] in
-                try (0 ..< pending.segmentsNeeded(adding: batch.count)).map { _ throws(NearestError) in
-                    try PendingPoints.makeSegment(dimensions: configuration.dimensions, metric: configuration.metric)
-                }
-            }
-            // Swapped in a slice at a time, so that no search waits long behind a big batch
-            // (each slice is complete: a point's payload, id and vector change together).
-            var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
-            for slice in stride(from: 0, to: batch.count, by: Self.swapSlice) {
-                let range = slice ..< min(slice + Self.swapSlice, batch.count)
-                try state.writing { () throws(CollectionError) in
-                    for i in range {
-                        let id = written.upserted[i], point = batch[i]
-                        if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
-                        payloads.upsert(UInt32(id), point.payload)
-                        PointTables.set(point.id, at: Int(id), in: &keys)
-                        if options.payloadsInMemory { PointTables.set(point.payload, at: Int(id), in: &payloadsHeld) }
-                    }
-                    payloads.tidy()
-                    try indexing { () throws(NearestError) in
-                        try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) }, spares: &spares)
-                    }
-                    if range.upperBound == batch.count { indexedChange = written.change }
-                }
-                state.yieldToWaitingReaders()
-            }
-            // Outside the lock (a background insert may hold the graph's changes for a while):
-            // until then searches find both copies, and take the pending one.
-            try dropFromGraph(replaced)
-            changedSinceSnapshot += batch.count
-            if indexingInFlight { touchedWhileIndexing.formUnion(written.upserted.lazy.map { UInt64($0) }) }
-            if !deferIndexing && !indexingInFlight && pending.count >= configuration.indexingThreshold { startIndexing() }
+            try write(batch, deferIndexing: deferIndexing)
         }
+    }
+
+    /// Which points a change applies to: these ids (unknown ones are skipped), or those
+    /// matching a filter.
+    public enum Selection: Sendable {
+        case ids([PointID])
+        case filter(Filter)
+    }
+
+    /// Changes the payloads of the selected points with `change`, keeping their vectors, in one
+    /// transaction (no write of another caller comes between the read and the write); returns
+    /// how many points there were. A change that nests a payload too deeply rejects the whole
+    /// batch.
+    @discardableResult
+    public func updatePayloads(_ selection: Selection, _ change: (inout Payload) -> Void) throws(CollectionError) -> Int {
+        waitForIndexerToCatchUp()
+        return try writer.withLock { () throws(CollectionError) -> Int in
+            try checkOpen()
+            let stored: [StoredPoint]
+            switch selection {
+            case .ids(let ids):
+                stored = try store.points(keys: Array(Set(ids.map(\.description))))
+            case .filter(let filter):
+                let ids = state.reading { payloads.ids(matching: filter) }
+                stored = try store.points(ids: ids.map { Int64($0) }, payload: true, vector: true).values.sorted { $0.internalID < $1.internalID }
+            }
+            var batch = stored.map(\.point)
+            for i in batch.indices {
+                change(&batch[i].payload)
+                guard JSONValue.object(batch[i].payload).depth() <= JSONValue.maximumDepth else {
+                    throw .invalidPoint(index: i, id: batch[i].id, reason: "the payload would be nested deeper than \(JSONValue.maximumDepth) levels")
+                }
+            }
+            if !batch.isEmpty { try write(batch, deferIndexing: false) }
+            return batch.count
+        }
+    }
+
+    /// Stores a checked batch (ids unique) and swaps it into memory; the writer calls it.
+    private func write(_ batch: [Point], deferIndexing: Bool) throws(CollectionError) {
+        let written = try store.upsert(batch)
+        // Memory for the pending rows, made before the lock (allocating and faulting in
+        // megabytes under it held searches back for milliseconds).
+        var spares = try indexing { () throws(NearestError) -> [FlatIndex] in
+            try (0 ..< pending.segmentsNeeded(adding: batch.count)).map { _ throws(NearestError) in
+                try PendingPoints.makeSegment(dimensions: configuration.dimensions, metric: configuration.metric)
+            }
+        }
+        // Swapped in a slice at a time, so that no search waits long behind a big batch
+        // (each slice is complete: a point's payload, id and vector change together).
+        var replaced: [UInt64] = []  // points already held: their old vectors leave the graph
+        for slice in stride(from: 0, to: batch.count, by: Self.swapSlice) {
+            let range = slice ..< min(slice + Self.swapSlice, batch.count)
+            try state.writing { () throws(CollectionError) in
+                for i in range {
+                    let id = written.upserted[i], point = batch[i]
+                    if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
+                    payloads.upsert(UInt32(id), point.payload)
+                    PointTables.set(point.id, at: Int(id), in: &keys)
+                    if options.payloadsInMemory { PointTables.set(point.payload, at: Int(id), in: &payloadsHeld) }
+                }
+                payloads.tidy()
+                try indexing { () throws(NearestError) in
+                    try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) }, spares: &spares)
+                }
+                if range.upperBound == batch.count { indexedChange = written.change }
+            }
+            state.yieldToWaitingReaders()
+        }
+        // Outside the lock (a background insert may hold the graph's changes for a while):
+        // until then searches find both copies, and take the pending one.
+        try dropFromGraph(replaced)
+        changedSinceSnapshot += batch.count
+        if indexingInFlight { touchedWhileIndexing.formUnion(written.upserted.lazy.map { UInt64($0) }) }
+        if !deferIndexing && !indexingInFlight && pending.count >= configuration.indexingThreshold { startIndexing() }
     }
 
     /// Deletes the points with these ids (unknown ids are ignored); returns how many were deleted.
@@ -528,6 +569,13 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         let more = points.count > limit
         if more { points.removeLast(points.count - limit) }
         return ScrollPage(points: points.map(\.point), next: more ? ScrollCursor(after: points.last!.internalID) : nil)
+    }
+
+    /// A cursor from which `scroll` starts at the point with this id (pages then follow
+    /// insertion order from it), or nil if there is no such point.
+    public func cursor(at id: PointID) throws(CollectionError) -> ScrollCursor? {
+        try state.reading { () throws(CollectionError) in try checkOpen() }
+        return try store.internalID(key: id.description).map { ScrollCursor(after: $0 - 1) }
     }
 
     /// How a filtered search finds its points.
@@ -697,11 +745,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// Counts for `nearest collection info`.
     public var statistics: Statistics {
         get throws(CollectionError) {
-            try state.reading { () throws(CollectionError) in try checkOpen() }
-            let points = try store.count()
-            return state.reading {
-                Statistics(points: points, indexed: index.count, pending: pending.count,
-                           snapshotChange: Int(snapshotChange), lastChange: Int(indexedChange))
+            try state.reading { () throws(CollectionError) in
+                try checkOpen()
+                return Statistics(points: payloads.count, indexed: index.count, pending: pending.count,
+                                  snapshotChange: Int(snapshotChange), lastChange: Int(indexedChange))
             }
         }
     }

@@ -77,8 +77,8 @@ struct CollectionCreate: ParsableCommand {
     @Option(help: "HNSW efConstruction.") var efConstruction = 200
     @Option(help: "Filtered searches matching at most this many points score them exactly (default: chosen by cost).")
     var exactSearchThreshold: Int?
-    @Option(help: "Upserted points wait, searched exactly, until this many gather; then they are indexed.")
-    var indexingThreshold = 10_000
+    @Option(help: "Upserted points wait, searched exactly, until this many gather; then they are indexed (default: about 3 MiB of vectors).")
+    var indexingThreshold: Int?
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions
 

@@ -67,6 +67,8 @@ struct FilterTests {
             #"{"$not": {"tag": "a"}}"#, #"{"$or": [{"n": 1}, {"tags": 0}]}"#, #"{"tag": "b", "n": {"$lt": 5}}"#,
             #"{"$and": [{"$not": {"flag": true}}, {"$or": [{"tag": "c"}, {"meta.score": {"$lt": 3}}]}]}"#,
             #"{"n": 1.0}"#, #"{"flag": 1}"#, #"{"nothing": {"$exists": false}}"#, #"{"tag": {"$in": []}}"#,
+            #"{"flag": {"$empty": true}}"#, #"{"maybe": {"$empty": false}}"#, #"{"meta.score": {"$empty": true}}"#,
+            #"{"tags": {"$except": ["x"]}}"#, #"{"n": {"$except": [1, 2, "9"]}}"#, #"{"nothing": {"$except": []}}"#,
         ]
         for text in filters {
             let filter = try Filter(parsing: text)
@@ -82,6 +84,13 @@ struct FilterTests {
         #expect(!(try Filter(parsing: #"{"flag": 1}"#)).matches(["flag": true]), "true is not 1")
         #expect((try Filter(parsing: #"{"tags": 3}"#)).matches(["tags": [1, 3]]), "any element of an array")
         #expect((try Filter(parsing: #"{"m.k": 1}"#)).matches(["m": [["k": 2], ["k": 1]]]), "objects inside arrays")
+        let empty = try Filter(parsing: #"{"t": {"$empty": true}}"#)
+        for payload: Payload in [[:], ["t": nil], ["t": []], ["m": 1]] { #expect(empty.matches(payload), "\(payload)") }
+        for payload: Payload in [["t": [nil]], ["t": 0], ["t": ""], ["t": [:]], ["t": [[]]]] { #expect(!empty.matches(payload), "\(payload)") }
+        #expect(try Filter(parsing: #"{"m.t": {"$empty": true}}"#).matches(["m": [["t": []], ["t": nil]]]), "every value found is empty")
+        let except = try Filter(parsing: #"{"t": {"$except": ["a"]}}"#)
+        #expect(except.matches(["t": ["a", "b"]]) && except.matches(["t": 1]), "some value is none of them")
+        for payload: Payload in [[:], ["t": nil], ["t": "a"], ["t": ["a", nil]], ["t": []]] { #expect(!except.matches(payload), "\(payload)") }
     }
 }
 
@@ -114,15 +123,17 @@ struct RandomFilterTests {
         let field = fields[Int(g.next() % UInt64(fields.count))]
         func scalar() -> JSONValue { scalars[Int(g.next() % UInt64(scalars.count))] }
         func bound() -> Double? { g.next() % 3 == 0 ? nil : Double(Int(g.next() % 6) - 1) + (g.next() % 2 == 0 ? 0 : 0.5) }
-        switch g.next() % (depth < 3 ? 8 : 4) {
+        switch g.next() % (depth < 3 ? 10 : 6) {
         case 0: return .equals(field: field, value: scalar())
         case 1: return .oneOf(field: field, values: (0 ..< Int(g.next() % 4)).map { _ in scalar() })
         case 2:
             return .range(field: field, .init(greaterThan: g.next() % 2 == 0 ? bound() : nil, greaterThanOrEqual: bound(),
                                               lessThan: g.next() % 2 == 0 ? bound() : nil, lessThanOrEqual: bound()))
         case 3: return .exists(field: field)
-        case 4, 5: return .and((0 ..< Int(1 + g.next() % 3)).map { _ in filter(depth + 1, &g) })
-        case 6: return .or((0 ..< Int(1 + g.next() % 3)).map { _ in filter(depth + 1, &g) })
+        case 4: return .isEmpty(field: field)
+        case 5: return .anyExcept(field: field, values: (0 ..< Int(g.next() % 3)).map { _ in scalar() })
+        case 6, 7: return .and((0 ..< Int(1 + g.next() % 3)).map { _ in filter(depth + 1, &g) })
+        case 8: return .or((0 ..< Int(1 + g.next() % 3)).map { _ in filter(depth + 1, &g) })
         default: return .not(filter(depth + 1, &g))
         }
     }

@@ -26,6 +26,7 @@ struct CollectionBenchmark: ParsableCommand {
     @Option(help: "Also time the unfiltered queries while this many points (read from --upsert-vectors) are upserted.")
     var upsertDuring = 0
     @Option(help: "Vectors (.fvecs) for --upsert-during; upserted under new ids.") var upsertVectors: String?
+    @Option(help: "Comma-separated beam widths for an unfiltered sweep (recall against speed).") var sweep = ""
     @Option(help: "Where to write the results (JSON).") var out: String
 
     struct FilterResult: Codable {
@@ -38,7 +39,11 @@ struct CollectionBenchmark: ParsableCommand {
         var firstQuerySeconds: Double
         var filters: [String: FilterResult]
         var duringUpsert: FilterResult?
+        /// The upsert's own time, and until the graph had taken the points (searches timed throughout).
         var upsertSeconds: Double?
+        var settledSeconds: Double?
+        /// Unfiltered results by beam width.
+        var sweep: [String: FilterResult]
         var peakRSSBytes: Int
     }
 
@@ -63,6 +68,7 @@ struct CollectionBenchmark: ParsableCommand {
 
         var during: FilterResult?
         var upsertSeconds: Double?
+        var settledSeconds: Double?
         if upsertDuring > 0, let upsertVectors {
             let source = try VectorFile.readFloats(upsertVectors)
             let first = UInt64(10_000_000)
@@ -70,6 +76,7 @@ struct CollectionBenchmark: ParsableCommand {
                 Point(id: .number(first + UInt64(i)), vector: source[i], payload: ["tenant": .number(Double(i % 100)), "bulk": true])
             }
             let done = Locked<Double?>(nil)
+            let begun = ContinuousClock.now
             let writer = Thread {
                 let start = ContinuousClock.now
                 for batch in stride(from: 0, to: points.count, by: 1_000) {
@@ -78,24 +85,32 @@ struct CollectionBenchmark: ParsableCommand {
                 done.set((ContinuousClock.now - start).seconds)
             }
             writer.start()
-            // Searches until the writer is done (at least one pass over the queries).
+            // Searches until the writer is done and the graph has taken what it will (at least
+            // one pass over the queries): the waiting points cost searches until then. Fewer
+            // than the indexing threshold wait for more, or for a checkpoint.
             var all = FilterResult(ids: [], seconds: [])
             repeat {
                 let pass = try timed(collection, vectors, nil)
                 all.ids += pass.ids
                 all.seconds += pass.seconds
-            } while done.get() == nil
+            } while try done.get() == nil || collection.statistics.pending >= collection.configuration.indexingThreshold
             during = all
             upsertSeconds = done.get()
+            settledSeconds = (ContinuousClock.now - begun).seconds
             // Leave the collection as it was, for the next round.
             try collection.delete(points.map(\.id))
         }
+        var swept: [String: FilterResult] = [:]
+        for ef in sweep.split(separator: ",").compactMap({ Int($0) }) {
+            swept[String(ef)] = try timed(collection, vectors, nil, ef: ef)
+        }
         let output = Results(openSeconds: openSeconds, firstQuerySeconds: firstQuerySeconds, filters: results,
-                             duringUpsert: during, upsertSeconds: upsertSeconds, peakRSSBytes: Memory.status("VmHWM") ?? 0)
+                             duringUpsert: during, upsertSeconds: upsertSeconds, settledSeconds: settledSeconds,
+                             sweep: swept, peakRSSBytes: Memory.status("VmHWM") ?? 0)
         try JSONEncoder().encode(output).write(to: URL(fileURLWithPath: out))
     }
 
-    private func timed(_ collection: VectorCollection, _ vectors: [[Float]], _ filter: Filter?) throws -> FilterResult {
+    private func timed(_ collection: VectorCollection, _ vectors: [[Float]], _ filter: Filter?, ef: Int? = nil) throws -> FilterResult {
         var result = FilterResult(ids: [], seconds: [])
         for vector in vectors {
             let start = ContinuousClock.now
@@ -104,7 +119,7 @@ struct CollectionBenchmark: ParsableCommand {
             case "exact": .exact
             default: .automatic
             }
-            let hits = try collection.search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload, strategy: how)
+            let hits = try collection.search(vector, limit: limit, filter: filter, ef: ef ?? self.ef, withPayload: withPayload, strategy: how)
             result.seconds.append((ContinuousClock.now - start).seconds)
             result.ids.append(hits.map { if case let .number(n) = $0.id { n } else { UInt64.max } })
         }
