@@ -271,7 +271,7 @@ def main():
 
     print("building ours ...", file=sys.stderr)
     directory, ours_ingest, ours_wall = build_ours(nearest, work, payloads_path)
-    # The same points with a larger indexing threshold than the default (2,048 at 384 floats),
+    # The same points with a larger indexing threshold than the default (1,365 at 384 floats),
     # for searches during a bulk upsert: more points wait for the graph (scanned exactly by every
     # search), writes wait for it less.
     large_directory, _, _ = build_ours(nearest, work, payloads_path, indexing_threshold=10000, name="ours-10000")
@@ -367,7 +367,7 @@ def main():
     for side in ("ours", "qdrant"):
         print(f"unfiltered sweep, {side} (ef, recall, q/s), round 1: "
               + ", ".join(f"{ef} {r:.3f} {q:,.0f}" for ef, r, q in rounds[0]["unfiltered_sweep"][side]))
-    for key, label in (("during_upsert", "default indexing threshold (2,048)"), ("during_upsert_threshold_10000", "indexing threshold 10,000")):
+    for key, label in (("during_upsert", "default indexing threshold (1,365)"), ("during_upsert_threshold_10000", "indexing threshold 10,000")):
         if key in rounds[0]:
             d = rounds[0][key]
             print(f"unfiltered p99 during a {args.upsert_during}-point upsert until indexed, {label}: {d['during']['p99_ms']:.2f} ms "

@@ -4,13 +4,13 @@ import Nearest
 import NearestCollections
 
 /// `nearest collection …`: collections of points with payloads under a root directory.
-struct CollectionCommand: ParsableCommand {
+struct CollectionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collection",
         abstract: "Collections of points (id, vector, JSON payload) with filtered search, stored under a root directory.",
         subcommands: [CollectionCreate.self, CollectionUpsert.self, CollectionSearch.self, CollectionGet.self,
                       CollectionCount.self, CollectionDelete.self, CollectionInfo.self, CollectionList.self,
-                      CollectionDrop.self]
+                      CollectionDrop.self, CollectionExport.self, CollectionImport.self]
     )
 }
 
@@ -77,7 +77,7 @@ struct CollectionCreate: ParsableCommand {
     @Option(help: "HNSW efConstruction.") var efConstruction = 200
     @Option(help: "Filtered searches matching at most this many points score them exactly (default: chosen by cost).")
     var exactSearchThreshold: Int?
-    @Option(help: "Upserted points wait, searched exactly, until this many gather; then they are indexed (default: about 3 MiB of vectors).")
+    @Option(help: "Upserted points wait, searched exactly, until this many gather; then they are indexed (default: about 2 MiB of vectors).")
     var indexingThreshold: Int?
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions

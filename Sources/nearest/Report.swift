@@ -49,14 +49,21 @@ struct Report {
 
 /// Runs a command body; a NearestError becomes one line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as NearestError {
-        fail(error.description)
-    } catch let error as CollectionError {
-        fail(error.description)
-    } catch let error as InputError {
-        fail(error.description)
+    do { try body() } catch { try failOrRethrow(error) }
+}
+
+/// `reportingErrors` for async commands.
+func reportingErrorsAsync(_ body: () async throws -> Void) async throws {
+    do { try await body() } catch { try failOrRethrow(error) }
+}
+
+/// Errors about the input or the data end the command with one line; others are rethrown.
+private func failOrRethrow(_ error: any Error) throws -> Never {
+    switch error {
+    case let error as NearestError: fail(error.description)
+    case let error as CollectionError: fail(error.description)
+    case let error as InputError: fail(error.description)
+    default: throw error
     }
 }
 

@@ -217,6 +217,30 @@ struct CollectionTests {
         #expect(format == "2" && table == false)
     }
 
+    @Test("payload updates by id or filter keep vectors, change filters and results; a too-deep one changes nothing")
+    func updatePayloads() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try VectorCollection.create(at: directory.path("c"), configuration: .init(dimensions: 2, metric: .l2))
+        try collection.upsert((0 ..< 20).map { Point(id: .number(UInt64($0)), vector: [Float($0), 0], payload: ["n": .number(Double($0 % 4))]) })
+        #expect(try collection.updatePayloads(.ids([1, 2, 99])) { $0["tag"] = "x" } == 2)
+        #expect(try collection.updatePayloads(.filter(Filter(parsing: #"{"n": 3}"#))) { $0["n"] = nil; $0["was"] = 3 } == 5)
+        #expect(try collection.count(filter: Filter(parsing: #"{"tag": "x"}"#)) == 2)
+        #expect(try collection.count(filter: Filter(parsing: #"{"n": 3}"#)) == 0)
+        #expect(try collection.count(filter: Filter(parsing: #"{"was": 3}"#)) == 5)
+        #expect(try collection.get([1, 3]).map(\.payload) == [["n": 1, "tag": "x"], ["was": 3]])
+        #expect(try collection.get([7]).first?.vector == [7, 0])
+        let nearest = try collection.search([7.2, 0], limit: 1).first
+        #expect(nearest?.id == 7 && nearest?.payload == ["was": 3])
+        var deep: JSONValue = 1
+        for _ in 0 ..< JSONValue.maximumDepth { deep = ["d": deep] }
+        #expect(throws: CollectionError.self) { try collection.updatePayloads(.ids([4, 5])) { $0["deep"] = deep } }
+        #expect(try collection.get([4, 5]).map(\.payload) == [["n": 0], ["n": 1]])
+        // A scroll can start at a point by id (in insertion order); an unknown id has no cursor.
+        let page = try collection.scroll(limit: 3, after: collection.cursor(at: 5))
+        #expect(page.points.map(\.id) == [5, 6, 7])
+        #expect(try collection.cursor(at: 1000) == nil)
+    }
+
     @Test("scroll pages by cursor: writes between pages neither repeat nor skip a point that stays")
     func scrollCursor() throws {
         let directory = try TemporaryDirectory()
