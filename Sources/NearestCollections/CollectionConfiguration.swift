@@ -16,7 +16,7 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
     /// to the graph in one parallel insert, and a writer waits while twice this many wait.
     /// Searches pay a scan of the waiting points, so it trades write speed during heavy writes
     /// for search latency: the default keeps their vectors near 2 MiB (1,365 points of 384
-    /// floats; 256 to 10,000), where search p99 during a bulk upsert stays near 1.5× of idle.
+    /// floats; 256 to 10,000), where search p99 during a bulk upsert stays at 1.5–2× idle.
     public var indexingThreshold: Int
 
     public init(dimensions: Int, metric: Metric = .cosine, hnsw: HNSWConfiguration = HNSWConfiguration(),
@@ -29,8 +29,8 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
     }
 
     /// About 2 MiB of waiting vectors (measured on MiniLM, 384 floats, search p99 while 20,000
-    /// points are upserted 1,000 a call, until the graph has them: thresholds 1,024 and 1,536
-    /// gave 1.4–1.7× idle; 2,048 gave 1.9–3.1×; 10,000 gave 11–19×).
+    /// points are upserted 1,000 a call, until the graph has them: 1,024 to 1,536 waiting gave
+    /// 1.2–2.0× idle p99, 2,048 gave 1.9–3.1×, 10,000 gave 11–19×; Benchmarks/README.md).
     static func defaultIndexingThreshold(dimensions: Int) -> Int {
         max(256, min(10_000, (2 << 20) / (4 * max(dimensions, 1))))
     }

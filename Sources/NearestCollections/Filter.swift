@@ -105,13 +105,7 @@ public indirect enum Filter: Sendable, Hashable {
             let here = "\(path).\(op)"
             switch op {
             case "$eq": parts.append(.equals(field: field, value: try scalar(operand, at: here)))
-            case "$in":
-                guard case let .array(items) = operand else {
-                    throw .invalidFilter(path: here, reason: "expected an array, found \(operand.typeName)")
-                }
-                var values: [JSONValue] = []
-                for (i, item) in items.enumerated() { values.append(try scalar(item, at: "\(here)[\(i)]")) }
-                parts.append(.oneOf(field: field, values: values))
+            case "$in": parts.append(.oneOf(field: field, values: try scalars(operand, at: here)))
             case "$gt", "$gte", "$lt", "$lte":
                 guard case let .number(bound) = operand else {
                     throw .invalidFilter(path: here, reason: "a range needs a number, found \(operand.typeName)")
@@ -123,29 +117,29 @@ public indirect enum Filter: Sendable, Hashable {
                 case "$lt": range.lessThan = bound
                 default: range.lessThanOrEqual = bound
                 }
-            case "$exists":
+            case "$exists", "$empty":
                 guard case let .bool(wanted) = operand else {
                     throw .invalidFilter(path: here, reason: "expected true or false, found \(operand.typeName)")
                 }
-                parts.append(wanted ? .exists(field: field) : .not(.exists(field: field)))
-            case "$empty":
-                guard case let .bool(wanted) = operand else {
-                    throw .invalidFilter(path: here, reason: "expected true or false, found \(operand.typeName)")
-                }
-                parts.append(wanted ? .isEmpty(field: field) : .not(.isEmpty(field: field)))
-            case "$except":
-                guard case let .array(items) = operand else {
-                    throw .invalidFilter(path: here, reason: "expected an array, found \(operand.typeName)")
-                }
-                var values: [JSONValue] = []
-                for (i, item) in items.enumerated() { values.append(try scalar(item, at: "\(here)[\(i)]")) }
-                parts.append(.anyExcept(field: field, values: values))
+                let condition: Filter = op == "$exists" ? .exists(field: field) : .isEmpty(field: field)
+                parts.append(wanted ? condition : .not(condition))
+            case "$except": parts.append(.anyExcept(field: field, values: try scalars(operand, at: here)))
             default:
                 throw .invalidFilter(path: here, reason: "unknown operator '\(op)'")
             }
         }
         if hasRange { parts.append(.range(field: field, range)) }
         return parts.count == 1 ? parts[0] : .and(parts)
+    }
+
+    /// An array of scalars (`$in`, `$except`).
+    private static func scalars(_ value: JSONValue, at path: String) throws(CollectionError) -> [JSONValue] {
+        guard case let .array(items) = value else {
+            throw .invalidFilter(path: path, reason: "expected an array, found \(value.typeName)")
+        }
+        var values: [JSONValue] = []
+        for (i, item) in items.enumerated() { values.append(try scalar(item, at: "\(path)[\(i)]")) }
+        return values
     }
 
     private static func scalar(_ value: JSONValue, at path: String) throws(CollectionError) -> JSONValue {

