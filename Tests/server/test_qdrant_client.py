@@ -251,6 +251,21 @@ def test_bad_input_changes_nothing(client, server):
             response = http.put("/collections/c/points", content=body)
             assert response.status_code == 400, (body, response.text)
             assert response.json()["status"]["error"]
+        for path, body, named in [
+                ("/collections/c/points/scroll", {"limit": "ten"}, "limit"),
+                ("/collections/c/points/scroll", {"limit": 0}, "limit"),
+                ("/collections/c/points/scroll", {"offset": 99999}, "offset"),
+                ("/collections/c/points/scroll", {"order_by": "a"}, "order_by"),
+                ("/collections/c/points/query", {"query": [1, 2, 3], "with_payload": 5}, "with_payload"),
+                ("/collections/c/points/query", {"query": [1, 2, 3], "prefetch": [{"query": [1, 2, 3]}]}, "prefetch"),
+                ("/collections/c/points/query", {"query": {"recommend": {"positive": [1]}}}, "recommend"),
+                ("/collections/c/points/query", {"query": [1, 2, 3], "using": "image"}, "image"),
+                ("/collections/c/points/count", {"filter": {"must": [{"key": "a", "geo_radius": {}}]}}, "geo_radius"),
+                ("/collections/c/points/count", {"filter": {"whatever": []}}, "whatever"),
+                ("/collections/c/points/count", {"filter": {"must": [{"key": "a[0]", "match": {"value": 1}}]}}, "a[0]"),
+                ("/collections/c/points/payload", {"payload": {"x": 1}, "points": [1], "key": "a.b"}, "key")]:
+            response = http.post(path, json=body)
+            assert response.status_code == 400 and named in response.json()["status"]["error"], (path, body, response.text)
         assert http.put("/collections/bad%20name", json={"vectors": {"size": 3, "distance": "Dot"}}).status_code == 400
         assert http.put("/collections/..", json={"vectors": {"size": 3, "distance": "Dot"}}).status_code in (400, 404)
     assert client.count("c").count == 1

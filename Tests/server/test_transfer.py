@@ -61,6 +61,10 @@ def test_export_then_import_round_trip(client, server):
     unreachable = subprocess.run([BINARY, "collection", "import", "x", "--from", "http://127.0.0.1:9", "--root", server.root],
                                  capture_output=True, text=True)
     assert unreachable.returncode == 1 and "127.0.0.1:9" in unreachable.stderr
+    for bad in (["--from", "ftp://host/x"], ["--from", server.url, "--batch", "0"], ["--from", server.url, "--collection", "missing"]):
+        refused = subprocess.run([BINARY, "collection", "import", "y", *bad, "--root", server.root], capture_output=True, text=True)
+        assert refused.returncode != 0 and refused.stderr.strip(), bad
+    assert not os.path.exists(os.path.join(server.root, "y")), "a refused import leaves no collection behind"
 
 
 def check_round_trip(client, server, points):
