@@ -15,7 +15,7 @@ extension Routes {
     func createCollection(_ call: Call) async throws(APIError) -> Reply {
         let configuration = try Self.configuration(call.body)
         let registry = registry, name = call.name
-        try await offload { () throws(APIError) in try registry.create(name, configuration: configuration) }
+        try await offCooperativePool { () throws(APIError) in try registry.create(name, configuration: configuration) }
         return .bool(true)
     }
 
@@ -31,7 +31,7 @@ extension Routes {
             }
             vectors = named[0].field
         }
-        for name in ["multivector_config"] where vectors[name].isGiven { throw .unsupported("'\(name)'", at: vectors.path) }
+        if vectors["multivector_config"].isGiven { throw .unsupported("'multivector_config'", at: vectors.path) }
         if body["sparse_vectors"].isGiven, try body["sparse_vectors"].object()?.isEmpty == false {
             throw .unsupported("sparse vectors", at: "sparse_vectors")
         }
@@ -51,34 +51,22 @@ extension Routes {
     }
 
     private static func metric(_ field: Field) throws(APIError) -> Metric {
-        switch try field.string() {
-        case "Cosine"?: return .cosine
-        case "Euclid"?: return .l2
-        case "Dot"?: return .innerProduct
-        case "Manhattan"?: throw .unsupported("the Manhattan distance", at: field.path)
-        case let other?: throw .badRequest("\(field.path): unknown distance '\(other)' (Cosine, Euclid, Dot)")
-        case nil: throw .badRequest("\(field.path): required (Cosine, Euclid or Dot)")
-        }
-    }
-
-    static func distanceName(_ metric: Metric) -> String {
-        switch metric {
-        case .cosine: "Cosine"
-        case .l2: "Euclid"
-        case .innerProduct: "Dot"
-        }
+        guard let name = try field.string() else { throw .badRequest("\(field.path): required (Cosine, Euclid or Dot)") }
+        if let metric = Metric(qdrantName: name) { return metric }
+        if name == "Manhattan" { throw .unsupported("the Manhattan distance", at: field.path) }
+        throw .badRequest("\(field.path): unknown distance '\(name)' (Cosine, Euclid, Dot)")
     }
 
     func deleteCollection(_ call: Call) async throws(APIError) -> Reply {
         let registry = registry, name = call.name
-        return .bool(try await offload { () throws(APIError) in try registry.drop(name) })
+        return .bool(try await offCooperativePool { () throws(APIError) in try registry.drop(name) })
     }
 
     /// Qdrant's `CollectionInfo`: the fields its clients require, filled from the store.
     func collectionInfo(_ call: Call) async throws(APIError) -> Reply {
         let collection = try await collection(call)
         let registry = registry, name = call.name
-        return try await offload { () throws(APIError) in
+        return try await offCooperativePool { () throws(APIError) in
             let statistics = try storeCall(name) { () throws(CollectionError) in try collection.statistics }
             let configuration = collection.configuration
             var schema: [(String, Reply)] = []
@@ -87,7 +75,7 @@ extension Routes {
                 schema.append((field, .object([("data_type", .string(type)), ("points", .int(points))])))
             }
             let vectors = Reply.object([("size", .int(configuration.dimensions)),
-                                        ("distance", .string(Self.distanceName(configuration.metric)))])
+                                        ("distance", .string(configuration.metric.qdrantName))])
             return .object([
                 ("status", .string(statistics.pending == 0 ? "green" : "yellow")),
                 ("optimizer_status", .string("ok")),

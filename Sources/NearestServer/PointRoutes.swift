@@ -13,7 +13,7 @@ extension Routes {
         let points = try Self.points(call.body)
         let collection = try await collection(call)
         let name = call.name
-        try await offload { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.upsert(points) } }
+        try await offCooperativePool { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.upsert(points) } }
         return Self.updated(call, collection)
     }
 
@@ -82,16 +82,16 @@ extension Routes {
         let vector = try Self.wantsVector(call.body["with_vector"])
         let collection = try await collection(call)
         let name = call.name
-        let points = try await offload { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.get(ids) } }
+        let points = try await offCooperativePool { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.get(ids) } }
         return .array(points.map { Self.record($0, payload: payload, vector: vector, metric: collection.configuration.metric) })
     }
 
     func retrieveOne(_ call: Call) async throws(APIError) -> Reply {
         let text = call.parameters["id"] ?? ""
-        let id = try (UInt64(text).map { Field(value: .number(Double($0)), path: "id") } ?? Field(value: .string(text), path: "id")).pointID()!
+        guard let id = PointID(text) else { throw .badRequest("id: a point id is an unsigned integer or a UUID, found '\(text)'") }
         let collection = try await collection(call)
         let name = call.name
-        let points = try await offload { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.get([id]) } }
+        let points = try await offCooperativePool { () throws(APIError) in try storeCall(name) { () throws(CollectionError) in try collection.get([id]) } }
         guard let point = points.first else { throw .notFound("No point with id \(id) found") }
         return Self.record(point, payload: .all, vector: true, metric: collection.configuration.metric)
     }
@@ -101,7 +101,7 @@ extension Routes {
         let selection = try Self.selection(call.body)
         let collection = try await collection(call)
         let name = call.name
-        try await offload { () throws(APIError) in
+        try await offCooperativePool { () throws(APIError) in
             try storeCall(name) { () throws(CollectionError) in
                 switch selection {
                 case .ids(let ids): try collection.delete(ids)
@@ -117,7 +117,7 @@ extension Routes {
         let filter = try QdrantFilter.translate(call.body["filter"])
         let collection = try await collection(call)
         let name = call.name
-        let count = try await offload { () throws(APIError) in
+        let count = try await offCooperativePool { () throws(APIError) in
             try storeCall(name) { () throws(CollectionError) in try collection.count(filter: filter) }
         }
         return .object([("count", .int(count))])
@@ -135,7 +135,7 @@ extension Routes {
         let vector = try Self.wantsVector(body["with_vector"])
         let collection = try await collection(call)
         let name = call.name
-        let page = try await offload { () throws(APIError) -> ScrollPage in
+        let page = try await offCooperativePool { () throws(APIError) -> ScrollPage in
             try storeCall(name) { () throws(CollectionError) -> ScrollPage in
                 var cursor: ScrollCursor?
                 if let offset {
@@ -179,7 +179,7 @@ extension Routes {
         let selection = try Self.selection(call.body)
         let collection = try await collection(call)
         let name = call.name
-        try await offload { () throws(APIError) in
+        try await offCooperativePool { () throws(APIError) in
             try storeCall(name) { () throws(CollectionError) in try collection.updatePayloads(selection, change) }
         }
         return Self.updated(call, collection)

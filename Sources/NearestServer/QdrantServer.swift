@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -90,14 +89,6 @@ struct Call: Sendable {
 }
 
 extension Field: @unchecked Sendable {}  // immutable: a JSON value and a path
-
-/// Runs blocking store work on a Dispatch worker, never on a thread of the cooperative pool.
-func offload<T: Sendable>(_ work: @escaping @Sendable () throws(APIError) -> T) async throws(APIError) -> T {
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, APIError>, Never>) in
-        DispatchQueue.global().async { continuation.resume(returning: Result { () throws(APIError) in try work() }) }
-    }
-    return try result.get()
-}
 
 /// Runs a store call, turning its errors into Qdrant's statuses.
 func storeCall<T>(_ collection: String, _ work: () throws(CollectionError) -> T) throws(APIError) -> T {

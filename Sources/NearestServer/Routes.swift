@@ -94,7 +94,7 @@ struct Routes: Sendable {
     /// The collection a call names, opened.
     func collection(_ call: Call) async throws(APIError) -> VectorCollection {
         let registry = registry, name = call.name
-        return try await offload { () throws(APIError) in try registry.collection(name) }
+        return try await offCooperativePool { () throws(APIError) in try registry.collection(name) }
     }
 
     /// `with_payload`: true, false, a list of keys, or `{"include": […]}` / `{"exclude": […]}`.

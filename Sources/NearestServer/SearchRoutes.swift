@@ -94,7 +94,7 @@ extension Routes {
     private func run(_ queries: [Query], _ call: Call) async throws(APIError) -> [[Reply]] {
         let collection = try await collection(call)
         let name = call.name
-        return try await offload { () throws(APIError) in
+        return try await offCooperativePool { () throws(APIError) in
             try queries.map { (query) throws(APIError) -> [Reply] in try Self.run(query, on: collection, name: name) }
         }
     }

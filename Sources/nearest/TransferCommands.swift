@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import Nearest
 import NearestCollections
+import NearestServer
 
 /// `nearest collection export`: a collection's points, in batches, into any server that speaks
 /// Qdrant's REST API (a Qdrant cluster, when one machine is no longer enough, or `nearest serve`).
@@ -156,7 +157,6 @@ struct QdrantHTTP: Sendable {
 
     /// Creates `name` there like `configuration`, or checks that it has the same vectors.
     func ensureCollection(_ name: String, _ configuration: CollectionConfiguration) async throws {
-        let distance = switch configuration.metric { case .cosine: "Cosine"; case .l2: "Euclid"; case .innerProduct: "Dot" }
         if case .bool(true)? = try await call("GET", "/collections/\(name)/exists")["exists"] {
             let existing = try await self.configuration(of: name)
             guard existing.dimensions == configuration.dimensions, existing.metric == configuration.metric else {
@@ -164,7 +164,7 @@ struct QdrantHTTP: Sendable {
             }
             return
         }
-        let body: JSONValue = ["vectors": ["size": .number(Double(configuration.dimensions)), "distance": .string(distance)],
+        let body: JSONValue = ["vectors": ["size": .number(Double(configuration.dimensions)), "distance": .string(configuration.metric.qdrantName)],
                                "hnsw_config": ["m": .number(Double(configuration.hnsw.m)),
                                                "ef_construct": .number(Double(configuration.hnsw.efConstruction))]]
         _ = try await call("PUT", "/collections/\(name)", body: body.jsonText)
@@ -180,12 +180,8 @@ struct QdrantHTTP: Sendable {
         guard case let .number(size)? = vectors["size"], case let .string(distance)? = vectors["distance"] else {
             throw InputError(description: "\(name): named vectors are not supported yet (one unnamed vector per point)")
         }
-        let metric: Metric
-        switch distance {
-        case "Cosine": metric = .cosine
-        case "Euclid": metric = .l2
-        case "Dot": metric = .innerProduct
-        default: throw InputError(description: "\(name): the \(distance) distance is not supported")
+        guard let metric = Metric(qdrantName: distance) else {
+            throw InputError(description: "\(name): the \(distance) distance is not supported")
         }
         var hnsw = HNSWConfiguration()
         if case let .object(graph)? = config["hnsw_config"] {
