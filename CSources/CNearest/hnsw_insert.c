@@ -134,6 +134,13 @@ void nn_set_links(nn_hnsw *h, const nn_blocks *b, uint32_t node, uint32_t level,
     nn_node_unlock(header);
 }
 
+// Links `node` to its chosen neighbours on `level`, and each of them back to it.
+static void link_layer(nn_hnsw *h, const nn_blocks *b, nn_context *ctx, uint32_t node, uint32_t level,
+                       const nn_scored *chosen, size_t m) {
+    nn_set_links(h, b, node, level, chosen, m);
+    for (size_t i = 0; i < m; i++) link_back(h, b, ctx, chosen[i].id, node, chosen[i].distance, level);
+}
+
 // INSERT (Algorithm 1) of a published node whose vector, id and level are already in place.
 void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     const nn_blocks *b = nn_blocks_now(h);
@@ -155,7 +162,16 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
     nn_scored current = {h->distance(q, nn_vector(h, b, start), h->dim), start};
     current = nn_greedy_descent(h, b, ctx, q, current, top, level, limit);
 
-    for (uint32_t lc = level < top ? level : top;; lc--) {
+    // Links are published bottom-up, after every layer's neighbours are chosen: a search that
+    // reaches the node on a layer then finds it linked on every layer below. Linked top-down, a
+    // concurrent search could descend onto it before its layer-0 links exist and return it alone.
+    uint32_t highest = level < top ? level : top;
+    size_t levels = (size_t)highest + 1, counts[levels];
+    nn_scored one_layer[h->m];
+    nn_scored *chosen = levels == 1 ? one_layer : malloc(levels * h->m * sizeof *chosen);
+    bool deferred = chosen != NULL;
+    if (!deferred) chosen = one_layer;  // out of memory: link each layer as it is chosen
+    for (uint32_t lc = highest;; lc--) {
         size_t found = nn_search_layer(h, b, ctx, q, current, h->params.ef_construction, lc, limit, NULL);
         if (found == NN_SEARCH_FAILED) found = 0;  // out of memory: the node stays unlinked here
         nn_sort_results(ctx, found);
@@ -164,12 +180,14 @@ void nn_insert_node(nn_hnsw *h, nn_context *ctx, uint32_t node, size_t limit) {
         for (size_t i = 0; i < found; i++)
             if (ctx->results[i].id != node) ctx->results[n++] = ctx->results[i];
         if (n) current = ctx->results[0];
-        nn_scored chosen[h->m];
-        size_t m = select_heuristic(h, b, ctx, ctx->results, n, h->m, chosen);
-        nn_set_links(h, b, node, lc, chosen, m);
-        for (size_t i = 0; i < m; i++) link_back(h, b, ctx, chosen[i].id, node, chosen[i].distance, lc);
+        nn_scored *layer = deferred ? chosen + (size_t)lc * h->m : chosen;
+        counts[lc] = select_heuristic(h, b, ctx, ctx->results, n, h->m, layer);
+        if (!deferred) link_layer(h, b, ctx, node, lc, layer, counts[lc]);
         if (lc == 0) break;
     }
+    if (deferred)
+        for (uint32_t lc = 0; lc <= highest; lc++) link_layer(h, b, ctx, node, lc, chosen + (size_t)lc * h->m, counts[lc]);
+    if (chosen != one_layer) free(chosen);
 
     if (level > top) {  // a new top layer: this node becomes the entry point
         pthread_mutex_lock(&h->entry_lock);

@@ -18,14 +18,17 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
     /// for search latency: the default keeps their vectors near 2 MiB (1,365 points of 384
     /// floats; 256 to 10,000), where search p99 during a bulk upsert stays at 1.5–2× idle.
     public var indexingThreshold: Int
+    /// A full-text index (BM25) on a payload field, for text and hybrid searches; nil for none.
+    public var text: TextSearch?
 
     public init(dimensions: Int, metric: Metric = .cosine, hnsw: HNSWConfiguration = HNSWConfiguration(),
-                exactSearchThreshold: Int? = nil, indexingThreshold: Int? = nil) {
+                exactSearchThreshold: Int? = nil, indexingThreshold: Int? = nil, text: TextSearch? = nil) {
         self.dimensions = dimensions
         self.metric = metric
         self.hnsw = hnsw
         self.exactSearchThreshold = exactSearchThreshold
         self.indexingThreshold = indexingThreshold ?? Self.defaultIndexingThreshold(dimensions: dimensions)
+        self.text = text
     }
 
     /// About 2 MiB of waiting vectors (measured on MiniLM, 384 floats, search p99 while 20,000
@@ -44,6 +47,7 @@ public struct CollectionConfiguration: Sendable, Codable, Equatable {
             throw .invalidParameter("exactSearchThreshold must be 0 or more, got \(exactSearchThreshold)")
         }
         do { try hnsw.validate() } catch { throw .index(error) }
+        try text?.validate()
     }
 }
 

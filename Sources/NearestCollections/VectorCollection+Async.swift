@@ -18,6 +18,15 @@ extension VectorCollection {
         }
     }
 
+    /// `search(_:limit:filter:ef:withPayload:withVector:)` for a text or hybrid query, off the
+    /// cooperative pool.
+    public func search(_ query: Query, limit: Int = 10, filter: Filter? = nil, ef: Int = 64,
+                       withPayload: Bool = true, withVector: Bool = false) async throws(CollectionError) -> [ScoredPoint] {
+        try await offCooperativePool { () throws(CollectionError) in
+            try self.search(query, limit: limit, filter: filter, ef: ef, withPayload: withPayload, withVector: withVector)
+        }
+    }
+
     /// `delete(_:)`, off the cooperative pool.
     @discardableResult
     public func delete(_ ids: [PointID]) async throws(CollectionError) -> Int {
@@ -38,6 +47,7 @@ extension VectorCollection {
 
 /// Runs blocking work on a Dispatch worker, never on a thread of Swift's cooperative pool (the
 /// store's async forms, and the server's handlers, use it).
+@discardableResult
 package func offCooperativePool<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
     let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, E>, Never>) in
         DispatchQueue.global().async { continuation.resume(returning: Result { () throws(E) in try body() }) }

@@ -45,6 +45,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private let state = ReadWriteLock(preferringWriters: true)
     private var index: HNSWIndex
     private var payloads: PayloadIndex
+    /// The full-text index, when the configuration names a text field.
+    private var text: TextIndex?
     /// Each point's id, by internal id: a search names its hits without reading the store.
     private var keys: [PointID?]
     /// Each point's payload, by internal id, with `options.payloadsInMemory`.
@@ -146,8 +148,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             Self.runInBackground()
             return try Self.loadSnapshot(directory: directory, identity: identity, configuration: configuration, upTo: last)
         }
-        let tables = try PointTables.read(from: store, holdingPayloads: options.payloadsInMemory, parts: 2)
+        let tables = try PointTables.read(from: store, holdingPayloads: options.payloadsInMemory, text: configuration.text, parts: 2)
         payloads = tables.payloads
+        text = tables.text
         keys = tables.keys
         payloadsHeld = tables.held
         payloadReader = PayloadReader(path: store.path)
@@ -390,6 +393,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             guard JSONValue.object(point.payload).depth() <= JSONValue.maximumDepth else {
                 throw .invalidPoint(index: i, id: point.id, reason: "the payload is nested deeper than \(JSONValue.maximumDepth) levels")
             }
+            try checkText(point, at: i)
             last[point.id] = i
         }
         let batch = points.indices.filter { last[points[$0].id] == $0 }.map { points[$0] }
@@ -431,9 +435,19 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                 guard JSONValue.object(batch[i].payload).depth() <= JSONValue.maximumDepth else {
                     throw .invalidPoint(index: i, id: batch[i].id, reason: "the payload would be nested deeper than \(JSONValue.maximumDepth) levels")
                 }
+                try checkText(batch[i], at: i)
             }
             if !batch.isEmpty { try write(batch, deferIndexing: false) }
             return batch.count
+        }
+    }
+
+    /// A point whose text field holds something other than text is refused (the text index
+    /// would have to leave it out, and a search would silently miss it).
+    private func checkText(_ point: Point, at i: Int) throws(CollectionError) {
+        guard let field = configuration.text?.field else { return }
+        do { _ = try TextIndex.texts(at: field, in: point.payload) } catch {
+            throw .invalidPoint(index: i, id: point.id, reason: error.description)
         }
     }
 
@@ -457,10 +471,12 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                     let id = written.upserted[i], point = batch[i]
                     if Int(id) < keys.count, keys[Int(id)] != nil { replaced.append(UInt64(id)) }
                     payloads.upsert(UInt32(id), point.payload)
+                    text?.upsert(UInt32(id), point.payload)
                     PointTables.set(point.id, at: Int(id), in: &keys)
                     if options.payloadsInMemory { PointTables.set(point.payload, at: Int(id), in: &payloadsHeld) }
                 }
                 payloads.tidy()
+                text?.tidy()
                 try indexing { () throws(NearestError) in
                     try pending.upsert(batch[range].map(\.vector), ids: written.upserted[range].map { UInt64($0) }, spares: &spares)
                 }
@@ -509,11 +525,13 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try state.writing { () throws(CollectionError) in
             for id in written.deleted {
                 payloads.remove(UInt32(id))
+                text?.remove(UInt32(id))
                 keys[Int(id)] = nil
                 if options.payloadsInMemory { payloadsHeld[Int(id)] = nil }
                 pending.remove(UInt64(id))
             }
             payloads.tidy()
+            text?.tidy()
             indexedChange = written.change
             if !written.deleted.isEmpty { graphMayHoldDeleted = true }
         }
@@ -603,14 +621,98 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
             throw .index(error)
         }
+        return try scored(withPayload: withPayload, withVector: withVector) { () throws(CollectionError) in
+            try indexing { () throws(NearestError) in
+                try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
+            }.map { (id: $0.id, distance: $0.distance) }
+        }
+    }
+
+    /// What a search looks for: a vector, a text, or both (a hybrid search).
+    public struct Query: Sendable, Equatable {
+        public var vector: [Float]?
+        /// Ranked by BM25 on the collection's text field (`CollectionConfiguration.text`).
+        public var text: String?
+        /// How a hybrid search combines the two ranked lists.
+        public var fusion: Fusion
+        /// Each list's weight in the fusion.
+        public var vectorWeight: Float
+        public var textWeight: Float
+        /// How many of each list's best a hybrid search fuses (Qdrant's prefetch limit); nil
+        /// for max(limit, 100).
+        public var candidates: Int?
+
+        public init(vector: [Float]? = nil, text: String? = nil, fusion: Fusion = .rrf(), vectorWeight: Float = 1,
+                    textWeight: Float = 1, candidates: Int? = nil) {
+            self.vector = vector
+            self.text = text
+            self.fusion = fusion
+            self.vectorWeight = vectorWeight
+            self.textWeight = textWeight
+            self.candidates = candidates
+        }
+    }
+
+    /// The `limit` points that best match `query`, best first, optionally only those matching
+    /// `filter` (applied to both lists of a hybrid search).
+    ///
+    /// A vector alone is `search(_:limit:filter:ef:…)`. A text alone ranks the points by BM25
+    /// on the text field. Both run the two searches, take each one's best `candidates`, and
+    /// fuse them (`Fusion`). `ScoredPoint.distance` is then the negated score (BM25 or fused),
+    /// so that smaller stays better.
+    public func search(_ query: Query, limit: Int = 10, filter: Filter? = nil, ef: Int = 64,
+                       withPayload: Bool = true, withVector: Bool = false) throws(CollectionError) -> [ScoredPoint] {
+        guard let words = query.text else {
+            guard let vector = query.vector else { throw .invalidParameter("a query needs a vector, a text or both") }
+            return try search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload, withVector: withVector)
+        }
+        guard limit >= 1 && limit <= 1 << 20 else { throw .invalidParameter("limit must be in 1...\(1 << 20), got \(limit)") }
+        guard configuration.text != nil else {
+            throw .invalidParameter("this collection has no text index: give it a text field when creating it")
+        }
+        guard !Tokenizer.terms(words).isEmpty else { throw .invalidParameter("the query text has no words") }
+        let candidates = query.candidates ?? max(limit, 100)
+        guard candidates >= 1 && candidates <= 1 << 20 else {
+            throw .invalidParameter("candidates must be in 1...\(1 << 20), got \(candidates)")
+        }
+        if case let .rrf(k) = query.fusion, k < 0 { throw .invalidParameter("the RRF k must be 0 or more, got \(k)") }
+        guard query.vectorWeight.isFinite && query.textWeight.isFinite else { throw .invalidParameter("weights must be finite") }
+        if let vector = query.vector {
+            guard ef >= 1 && ef <= HNSWIndex.maximumEF else { throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)") }
+            do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
+                throw .index(error)
+            }
+        }
+        return try scored(withPayload: withPayload, withVector: withVector) { () throws(CollectionError) in
+            let depth = query.vector == nil ? limit : candidates
+            let ranked = textRanked(words, limit: depth, filter: filter)
+            guard let vector = query.vector else { return ranked.map { (id: UInt64($0.id), distance: -$0.score) } }
+            let found = try indexing { () throws(NearestError) in
+                try nearest(vector, limit: candidates, ef: max(ef, candidates), filter: filter, strategy: .automatic)
+            }
+            let nearby = found.map { (id: UInt32($0.id), score: -$0.distance) }
+            return Fusion.fuse([nearby, ranked], weights: [query.vectorWeight, query.textWeight], method: query.fusion, limit: limit)
+                .map { (id: UInt64($0.id), distance: -$0.score) }
+        }
+    }
+
+    /// The text index's best for `words`, among the points matching `filter`; under `state`.
+    private func textRanked(_ words: String, limit: Int, filter: Filter?) -> [(id: UInt32, score: Float)] {
+        guard let text else { return [] }
+        guard let filter else { return text.search(words, limit: limit) }
+        return payloads.withMatches(filter) { bits, _ in text.search(words, limit: limit, allowed: UnsafeBufferPointer(bits)) }
+    }
+
+    /// Runs `find` under `state` (read) and returns its hits with their ids, and payloads and
+    /// vectors as asked. A point deleted between the search and the read is left out.
+    private func scored(withPayload: Bool, withVector: Bool,
+                        _ find: () throws(CollectionError) -> [(id: UInt64, distance: Float)]) throws(CollectionError) -> [ScoredPoint] {
         // Named (and given their payloads, when memory holds them) in the same turn as found.
         let fromMemory = !withVector && (!withPayload || options.payloadsInMemory)
         var named: [ScoredPoint] = []
-        let hits = try state.reading { () throws(CollectionError) -> [(Neighbor, PointID)] in
+        let hits = try state.reading { () throws(CollectionError) -> [((id: UInt64, distance: Float), PointID)] in
             try checkOpen()
-            let found = try indexing { () throws(NearestError) in
-                try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
-            }
+            let found = try find()
             let hits = found.compactMap { hit in Int(hit.id) < keys.count ? keys[Int(hit.id)].map { (hit, $0) } : nil }
             if fromMemory {
                 named = hits.map { hit, id in
@@ -620,7 +722,6 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             return hits
         }
         if fromMemory { return named }
-        // A point deleted since the search is left out.
         let internalIDs = hits.map { Int64($0.0.id) }
         if withVector {
             let found = try store.points(ids: internalIDs, payload: withPayload, vector: true)
@@ -738,6 +839,10 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                 }
             }
             if mismatched > 0 { problems.append("\(mismatched) indexed vectors differ from the store") }
+            if let text {
+                let rebuilt = try PointTables.read(from: store, holdingPayloads: false, text: configuration.text, parts: 1).text
+                if rebuilt?.summary != text.summary { problems.append("the text index differs from the store's payloads") }
+            }
             return problems
         }
     }

@@ -79,6 +79,10 @@ struct CollectionCreate: ParsableCommand {
     var exactSearchThreshold: Int?
     @Option(help: "Upserted points wait, searched exactly, until this many gather; then they are indexed (default: about 2 MiB of vectors).")
     var indexingThreshold: Int?
+    @Option(help: "A payload field (a key, or keys joined by dots) to index for full-text search (BM25); it must hold a string or an array of strings.")
+    var textField: String?
+    @Option(help: "BM25's k1 (term-frequency saturation).") var bm25K1: Float = 1.2
+    @Option(help: "BM25's b (length normalization, 0...1).") var bm25B: Float = 0.75
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions
 
@@ -86,13 +90,15 @@ struct CollectionCreate: ParsableCommand {
         try reportingErrors {
             let configuration = CollectionConfiguration(
                 dimensions: dimensions, metric: metric, hnsw: HNSWConfiguration(m: m, efConstruction: efConstruction),
-                exactSearchThreshold: exactSearchThreshold, indexingThreshold: indexingThreshold)
+                exactSearchThreshold: exactSearchThreshold, indexingThreshold: indexingThreshold,
+                text: textField.map { TextSearch(field: $0, k1: bm25K1, b: bm25B) })
             let collection = try root.store.create(name, configuration: configuration)
             var report = Report()
             report.add("collection", name)
             report.add("directory", collection.directory)
             report.add("dimensions", dimensions)
             report.add("metric", metric.rawValue)
+            if let textField { report.add("text field", textField) }
             report.print(json: output.json)
         }
     }
@@ -278,60 +284,151 @@ final class ResultSlots<T>: @unchecked Sendable {  // each slot is written by on
 }
 
 struct CollectionSearch: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "search", abstract: "The points nearest to a vector, optionally filtered.")
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "The points nearest to a vector, best for a text (BM25), or both fused; optionally filtered.",
+        discussion: """
+            A query is a vector (--vector, --vector-file), a text (--text; the collection needs a text \
+            field), or both: a hybrid search that fuses the two ranked lists (--fusion). With \
+            --queries, each line of the file is a query {"vector": [...], "text": "...", "filter": {...}} \
+            (any of them) and each prints one JSON line {"results": [{"id", "score", "payload"}, ...]}; \
+            the last line on standard error is {"queries": N, "seconds": S}, the time spent searching. \
+            A score is larger for better: BM25, the fused score, or the negated distance.
+            """)
 
     @Argument(help: "The collection.") var name: String
     @Option(help: "The query vector as a JSON array.") var vector: String?
     @Option(help: "Take the query from this vector file (.fvecs, .bvecs or .npy) instead.") var vectorFile: String?
     @Option(help: "The row of --vector-file.") var row = 0
+    @Option(help: "The query text, ranked by BM25 on the collection's text field.") var text: String?
+    @Option(help: "Run the queries of this JSON Lines file, one result line each.") var queries: String?
     @Option(help: "Results wanted.") var limit = 10
     @Option(help: "A payload filter in JSON, e.g. '{\"lang\": \"en\", \"year\": {\"$gte\": 2000}}'.") var filter: String?
     @Option(help: "The search beam width.") var ef = 64
+    @Option(help: "How a hybrid search fuses its lists: rrf or dbsf.") var fusion = "rrf"
+    @Option(help: "RRF's k.") var rrfK = 60
+    @Option(help: "How many of each list's best a hybrid search fuses (default: max(limit, 100)).") var candidates: Int?
+    @Option(help: "The vector list's weight in a hybrid search.") var vectorWeight: Float = 1
+    @Option(help: "The text list's weight in a hybrid search.") var textWeight: Float = 1
     @Flag(help: "Leave payloads out.") var noPayload = false
     @OptionGroup var root: RootOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard (vector == nil) != (vectorFile == nil) else { throw ValidationError("give either --vector or --vector-file") }
+        if queries != nil {
+            guard vector == nil && vectorFile == nil && text == nil else { throw ValidationError("--queries takes its queries from the file alone") }
+        } else {
+            guard vector == nil || vectorFile == nil else { throw ValidationError("give either --vector or --vector-file") }
+            guard vector != nil || vectorFile != nil || text != nil else { throw ValidationError("give --vector, --vector-file, --text or --queries") }
+        }
+        guard fusion == "rrf" || fusion == "dbsf" else { throw ValidationError("--fusion must be rrf or dbsf") }
+    }
+
+    private var fusionMethod: Fusion { fusion == "dbsf" ? .dbsf : .rrf(k: rrfK) }
+
+    private func query(vector: [Float]?, text: String?) -> VectorCollection.Query {
+        VectorCollection.Query(vector: vector, text: text, fusion: fusionMethod, vectorWeight: vectorWeight,
+                               textWeight: textWeight, candidates: candidates)
     }
 
     func run() throws {
         try reportingErrors {
-            let query: [Float]
+            if let queries { return try runBatch(queries) }
+            var floats: [Float]?
             if let vector {
-                guard case let .array(items)? = try? JSONValue(parsing: vector),
-                      let numbers = Optional(items.compactMap { if case let .number(x) = $0 { Float(x) } else { nil } }),
-                      numbers.count == items.count else {
-                    throw InputError(description: "--vector must be a JSON array of numbers")
-                }
-                query = numbers
-            } else {
-                let matrix = try VectorFile.readFloats(vectorFile!)
-                guard row >= 0 && row < matrix.rows else { throw InputError(description: "\(vectorFile!) has \(matrix.rows) rows, no row \(row)") }
-                query = matrix[row]
+                floats = try Self.floats(try? JSONValue(parsing: vector), what: "--vector")
+            } else if let vectorFile {
+                let matrix = try VectorFile.readFloats(vectorFile)
+                guard row >= 0 && row < matrix.rows else { throw InputError(description: "\(vectorFile) has \(matrix.rows) rows, no row \(row)") }
+                floats = matrix[row]
             }
             let parsed = try parseFilter(filter)
             let collection = try root.store.open(name)
             let (hits, seconds) = try timed {
-                try collection.search(query, limit: limit, filter: parsed, ef: ef, withPayload: !noPayload)
+                try collection.search(query(vector: floats, text: text), limit: limit, filter: parsed, ef: ef, withPayload: !noPayload)
             }
+            // A vector alone reports distances, as always; a text or a hybrid search its scores.
+            let scoring = text != nil
             if output.json {
-                let results = hits.map { hit -> [String: Any] in
-                    var object: [String: Any] = ["id": hit.id.jsonObject, "distance": Double(hit.distance)]
-                    if let payload = hit.payload { object["payload"] = payload.mapValues(\.foundationObject) }
-                    return object
-                }
                 var report = Report()
-                report.add("results", results)
+                report.add("results", hits.map { Self.object($0, scoring: scoring) })
                 report.add("seconds", seconds)
                 report.print(json: true)
             } else {
                 for hit in hits {
                     let payload = hit.payload.map { " " + JSONValue.object($0).jsonText } ?? ""
-                    print("\(hit.id)\t\(String(format: "%.6f", hit.distance))\(payload)")
+                    print("\(hit.id)\t\(String(format: "%.6f", scoring ? -hit.distance : hit.distance))\(payload)")
                 }
             }
         }
+    }
+
+    /// `--queries`: reads every query first, then searches, timing the searches alone.
+    private func runBatch(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw InputError(description: "cannot read \(path)") }
+        var batch: [(query: VectorCollection.Query, filter: Filter?)] = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            let place = "\(path) line \(number + 1)"
+            guard case let .object(members)? = try? JSONValue(parsing: trimmed) else {
+                throw InputError(description: "\(place): not a JSON object")
+            }
+            if let unknown = members.keys.first(where: { !["vector", "text", "filter"].contains($0) }) {
+                throw InputError(description: "\(place): unknown key '\(unknown)' (a query has vector, text and filter)")
+            }
+            let floats = try members["vector"].map { try Self.floats($0, what: "\(place): vector") }
+            var words: String?
+            if let text = members["text"] {
+                guard case let .string(value) = text else { throw InputError(description: "\(place): text must be a string") }
+                words = value
+            }
+            guard floats != nil || words != nil else { throw InputError(description: "\(place): a query needs a vector, a text or both") }
+            let filter: Filter?
+            do { filter = try members["filter"].map { json throws(CollectionError) in try Filter(json: json) } } catch {
+                throw InputError(description: "\(place): \(error)")
+            }
+            batch.append((query(vector: floats, text: words), filter))
+        }
+        let collection = try root.store.open(name)
+        var results: [[ScoredPoint]] = []
+        results.reserveCapacity(batch.count)
+        let (_, seconds) = try timed {
+            for (query, filter) in batch {
+                results.append(try collection.search(query, limit: limit, filter: filter, ef: ef, withPayload: !noPayload))
+            }
+        }
+        var lines = ""
+        for hits in results {
+            let objects = hits.map { hit -> [String: Any] in
+                var object: [String: Any] = ["id": hit.id.jsonObject, "score": Double(-hit.distance)]
+                if let payload = hit.payload { object["payload"] = payload.mapValues(\.foundationObject) }
+                return object
+            }
+            let json = try JSONSerialization.data(withJSONObject: ["results": objects], options: [.sortedKeys])
+            lines += String(decoding: json, as: UTF8.self) + "\n"
+        }
+        FileHandle.standardOutput.write(Data(lines.utf8))
+        let summary = try JSONSerialization.data(withJSONObject: ["queries": batch.count, "seconds": seconds], options: [.sortedKeys])
+        FileHandle.standardError.write(summary + Data("\n".utf8))
+    }
+
+    private static func object(_ hit: ScoredPoint, scoring: Bool) -> [String: Any] {
+        var object: [String: Any] = ["id": hit.id.jsonObject]
+        if scoring { object["score"] = Double(-hit.distance) } else { object["distance"] = Double(hit.distance) }
+        if let payload = hit.payload { object["payload"] = payload.mapValues(\.foundationObject) }
+        return object
+    }
+
+    /// A JSON array of numbers as floats.
+    private static func floats(_ json: JSONValue?, what: String) throws -> [Float] {
+        guard case let .array(items)? = json else { throw InputError(description: "\(what) must be a JSON array of numbers") }
+        var floats: [Float] = []
+        for item in items {
+            guard case let .number(x) = item else { throw InputError(description: "\(what) must be a JSON array of numbers") }
+            floats.append(Float(x))
+        }
+        return floats
     }
 }
 

@@ -20,7 +20,9 @@ struct CrashSafetyTests {
         let path = directory.path("c")
         let acknowledgements = directory.path("acknowledged")
         // A small indexing threshold, so that kills also land in graph inserts and snapshot saves.
-        _ = try VectorCollection.create(at: path, configuration: .init(dimensions: Self.dimensions, metric: .l2, indexingThreshold: 150))
+        // A text field too: its index must agree with the store after every kill (verify checks).
+        _ = try VectorCollection.create(at: path, configuration: .init(dimensions: Self.dimensions, metric: .l2, indexingThreshold: 150,
+                                                                       text: TextSearch(field: "text")))
         FileManager.default.createFile(atPath: acknowledgements, contents: nil)
         var acknowledgedCount = 0
         for round in 0 ..< 50 {
@@ -49,7 +51,7 @@ struct CrashSafetyTests {
                     } else {
                         let ids = (0 ..< UInt64(1 + generator.next() % 40)).map { next + $0 }
                         next += UInt64(ids.count)
-                        try collection.upsert(ids.map { Point(id: .number($0), vector: Self.vector($0), payload: ["round": .number(Double(seed % 1000))]) })
+                        try collection.upsert(ids.map { Point(id: .number($0), vector: Self.vector($0), payload: ["round": .number(Double(seed % 1000)), "text": .string("point p\($0) of round \(seed % 1000)")]) })
                         written += ids
                         log.write(Data(ids.map { "+\($0)\n" }.joined().utf8))
                     }
@@ -75,6 +77,11 @@ struct CrashSafetyTests {
             #expect(try collection.get(dead.map { .number($0) }).isEmpty, "round \(round): a deleted point came back")
             if let probe = alive.randomElement() {
                 #expect(try await collection.search(Self.vector(probe), limit: 1, ef: 100).first?.id == .number(probe))
+                // Its text's one rare word finds it, and only it.
+                #expect(try await collection.search(.init(text: "p\(probe)"), limit: 5).map(\.id) == [.number(probe)])
+            }
+            if let gone = dead.randomElement() {
+                #expect(try await collection.search(.init(text: "p\(gone)"), limit: 5).isEmpty, "round \(round): a deleted point's text is found")
             }
         }
         #expect(acknowledgedCount > 200, "too few acknowledged changes: the child barely ran")
