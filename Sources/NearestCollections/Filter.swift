@@ -14,6 +14,7 @@
 /// {"summary": {"$exists": true}}                    the field is present (any value, null too)
 /// {"tags": {"$empty": true}}                        absent, null or [] (every value found there)
 /// {"lang": {"$except": ["en", "de"]}}               holds a value, not null, that is none of these
+/// {"text": {"$text": "vector database"}}            its text holds every word (the text index's field)
 /// {"$and": [...]}, {"$or": [...]}, {"$not": {...}}  combinations
 /// {"lang": "en", "year": {"$gte": 2000}}            several keys: all must hold
 /// ```
@@ -27,6 +28,9 @@ public indirect enum Filter: Sendable, Hashable {
     /// Some value at the field (an array element too) is not null and none of `values`:
     /// Qdrant's `match: {except: …}`.
     case anyExcept(field: String, values: [JSONValue])
+    /// The strings at the field, together, hold every word of `words` (as the text index
+    /// splits and stems them): Qdrant's `match: {text: …}`. Only on the collection's text field.
+    case text(field: String, words: String)
     case and([Filter])
     case or([Filter])
     case not(Filter)
@@ -124,6 +128,11 @@ public indirect enum Filter: Sendable, Hashable {
                 let condition: Filter = op == "$exists" ? .exists(field: field) : .isEmpty(field: field)
                 parts.append(wanted ? condition : .not(condition))
             case "$except": parts.append(.anyExcept(field: field, values: try scalars(operand, at: here)))
+            case "$text":
+                guard case let .string(words) = operand, !Tokenizer.terms(words).isEmpty else {
+                    throw .invalidFilter(path: here, reason: "expected a string with words, found \(operand.typeName == "string" ? "none" : operand.typeName)")
+                }
+                parts.append(.text(field: field, words: words))
             default:
                 throw .invalidFilter(path: here, reason: "unknown operator '\(op)'")
             }
@@ -166,9 +175,23 @@ public indirect enum Filter: Sendable, Hashable {
             return Filter.values(at: field, in: payload, elements: false).allSatisfy { $0 == .null || $0 == .array([]) }
         case let .anyExcept(field, values):
             return Filter.values(at: field, in: payload).contains { $0 != .null && !values.contains($0) }
+        case let .text(field, words):
+            var held = Set<String>()
+            for case let .string(text) in Filter.values(at: field, in: payload) { held.formUnion(Tokenizer.terms(text)) }
+            return Set(Tokenizer.terms(words)).isSubset(of: held)
         case let .and(filters): return filters.allSatisfy { $0.matches(payload) }
         case let .or(filters): return filters.contains { $0.matches(payload) }
         case let .not(filter): return !filter.matches(payload)
+        }
+    }
+
+    /// The fields of its `$text` conditions.
+    var textFields: Set<String> {
+        switch self {
+        case let .text(field, _): [field]
+        case let .and(filters), let .or(filters): filters.reduce(into: []) { $0.formUnion($1.textFields) }
+        case let .not(filter): filter.textFields
+        default: []
         }
     }
 

@@ -273,19 +273,20 @@ struct PayloadIndex {
     /// The words a bitset over every id needs.
     var wordCount: Int { (idLimit + 63) / 64 }
 
-    /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`.
-    func evaluate(_ filter: Filter, into words: UnsafeMutableBufferPointer<UInt64>) {
+    /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`;
+    /// `text` answers its `$text` conditions (on its field; on others they match nothing).
+    func evaluate(_ filter: Filter, into words: UnsafeMutableBufferPointer<UInt64>, text: TextIndex? = nil) {
         switch filter {
         case .and(let parts):
             guard let first = parts.first else { live.union(into: words); return }
-            evaluate(first, into: words)
+            evaluate(first, into: words, text: text)
             for part in parts.dropFirst() {
                 if let set = singleSet(part) {
                     guard let set else { words.update(repeating: 0); return }
                     set.intersect(into: words)
                 } else {
                     withScratch { scratch in
-                        evaluate(part, into: scratch)
+                        evaluate(part, into: scratch, text: text)
                         for i in words.indices { words[i] &= scratch[i] }
                     }
                 }
@@ -296,13 +297,13 @@ struct PayloadIndex {
                     set?.union(into: words)
                 } else {
                     withScratch { scratch in
-                        evaluate(part, into: scratch)
+                        evaluate(part, into: scratch, text: text)
                         for i in words.indices { words[i] |= scratch[i] }
                     }
                 }
             }
         case .not(let inner):
-            evaluate(inner, into: words)
+            evaluate(inner, into: words, text: text)
             withScratch { scratch in
                 live.union(into: scratch)
                 for i in words.indices { words[i] = scratch[i] & ~words[i] }
@@ -326,6 +327,8 @@ struct PayloadIndex {
             guard let field = field(path) else { return }
             let excluded = Set(values.compactMap(Key.init)).union([.null])
             for (key, points) in field.entries where !excluded.contains(key) { points.union(into: words) }
+        case .text(let path, let query):
+            if let text, text.settings.field == path { text.setMatches(allOf: query, in: words) }
         case .range(let path, let range):
             guard let field = field(path) else { return }
             let low = range.greaterThanOrEqual ?? range.greaterThan ?? -.infinity
@@ -364,9 +367,10 @@ struct PayloadIndex {
 
     /// Runs `body` with the bitset of the points matching `filter` (nil: every point) and
     /// their number.
-    func withMatches<R, E: Error>(_ filter: Filter?, _ body: (UnsafeMutableBufferPointer<UInt64>, Int) throws(E) -> R) throws(E) -> R {
+    func withMatches<R, E: Error>(_ filter: Filter?, text: TextIndex? = nil,
+                                  _ body: (UnsafeMutableBufferPointer<UInt64>, Int) throws(E) -> R) throws(E) -> R {
         try withScratch { (bits) throws(E) -> R in
-            if let filter { evaluate(filter, into: bits) } else { live.union(into: bits) }
+            if let filter { evaluate(filter, into: bits, text: text) } else { live.union(into: bits) }
             return try body(bits, bits.reduce(0) { $0 + $1.nonzeroBitCount })
         }
     }
@@ -381,12 +385,12 @@ struct PayloadIndex {
     }
 
     /// The internal ids matching `filter`, increasing.
-    func ids(matching filter: Filter) -> [UInt32] {
-        withMatches(filter) { bits, _ in PointSet.ids(in: bits) }
+    func ids(matching filter: Filter, text: TextIndex? = nil) -> [UInt32] {
+        withMatches(filter, text: text) { bits, _ in PointSet.ids(in: bits) }
     }
 
     /// How many points match `filter`.
-    func count(matching filter: Filter) -> Int {
-        withMatches(filter) { _, count in count }
+    func count(matching filter: Filter, text: TextIndex? = nil) -> Int {
+        withMatches(filter, text: text) { _, count in count }
     }
 }

@@ -60,6 +60,12 @@ final class Store: Sendable {
         return store
     }
 
+    /// Replaces the stored configuration.
+    func setConfiguration(_ configuration: CollectionConfiguration) throws(CollectionError) {
+        let text = String(decoding: try! JSONEncoder().encode(configuration), as: UTF8.self)
+        try writing { db in try db.execute(sql: "UPDATE settings SET value = ? WHERE name = 'configuration'", arguments: [text]) }
+    }
+
     /// Opens a store and reads its configuration.
     static func open(at path: String) throws(CollectionError) -> (Store, CollectionConfiguration) {
         guard FileManager.default.fileExists(atPath: path) else {

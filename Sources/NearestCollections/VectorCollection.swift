@@ -36,7 +36,8 @@ import Glibc
 /// (the in-memory tables), then the index's own. Searches take `state` only.
 public final class VectorCollection: @unchecked Sendable {  // mutable state only as the locks say
     public let directory: String
-    public let configuration: CollectionConfiguration
+    /// The configuration but for `text`, which `setTextSearch` changes (the text index holds it).
+    private let fixed: CollectionConfiguration
     private let store: Store
     private let lockFile: Int32
     /// Writers take turns here for their whole run; only they change the fields below.
@@ -134,7 +135,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         do { try configuration.hnsw.validate() } catch { throw .index(error) }
         self.directory = directory
         self.store = store
-        self.configuration = configuration
+        self.fixed = configuration
         self.options = options
         self.lockFile = lockFile
         do { pending = try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric) } catch {
@@ -160,6 +161,36 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     }
 
     deinit { if !isClosed { Glibc.close(lockFile) } }
+
+    /// How the collection stores and indexes its points.
+    public var configuration: CollectionConfiguration {
+        var configuration = fixed
+        configuration.text = state.reading { text?.settings }
+        return configuration
+    }
+
+    /// Indexes the text at `settings.field` for text and hybrid searches, replacing the text
+    /// index there was, or with nil drops it; the choice is kept in the store. It reads every
+    /// point (seconds for 100,000), while writes wait and searches go on. A point whose field
+    /// holds something other than text refuses it, naming the point.
+    public func setTextSearch(_ settings: TextSearch?) throws(CollectionError) {
+        try settings?.validate()
+        try writer.withLock { () throws(CollectionError) in
+            try checkOpen()
+            let built = try settings.map { (settings) throws(CollectionError) -> TextIndex in
+                let tables = try PointTables.read(from: store, holdingPayloads: false, text: settings, parts: 2)
+                if let refused = tables.text!.refused {
+                    let id = state.reading { Int(refused) < keys.count ? keys[Int(refused)] : nil }
+                    throw .invalidParameter("point \(id.map(\.description) ?? "?"): \(TextIndex.TextFieldError(field: settings.field))")
+                }
+                return tables.text!
+            }
+            var stored = fixed
+            stored.text = settings
+            try store.setConfiguration(CollectionOptions().applied(to: stored))
+            state.writing { text = built }
+        }
+    }
 
     /// Releases the directory's lock, so that the collection can be opened again (here or in
     /// another process); every later call on this handle throws `.closed`. Writes are already
@@ -258,7 +289,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// threshold: writes faster than the graph takes them in would otherwise let `pending`
     /// (memory, and an exact scan in every search) grow without bound.
     private func waitForIndexerToCatchUp() {
-        while writer.withLock({ indexingInFlight && pending.count >= 2 * configuration.indexingThreshold }) {
+        while writer.withLock({ indexingInFlight && pending.count >= 2 * fixed.indexingThreshold }) {
             indexingDone.wait()
         }
     }
@@ -316,7 +347,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             // The graph now holds exactly the points as of `change` (later changes only took
             // some out, which replaying puts right): a snapshot of it is a snapshot at `change`.
             if snapshotDue { try? saveSnapshot(at: change) }
-            if pending.count >= configuration.indexingThreshold { startIndexing() }
+            if pending.count >= fixed.indexingThreshold { startIndexing() }
         }
     }
 
@@ -354,7 +385,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             // merge the two by id.
             try indexing { () throws(NearestError) in try index.add(vectors, ids: ids, reusingSlots: false) }
             var old = try indexing { () throws(NearestError) in
-                try PendingPoints(dimensions: configuration.dimensions, metric: configuration.metric)
+                try PendingPoints(dimensions: fixed.dimensions, metric: fixed.metric)
             }
             state.writing { swap(&pending, &old) }  // the old rows are freed after, outside the lock
         }
@@ -372,7 +403,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// Enough has changed since the last snapshot to save another (a quarter of the graph).
     private var snapshotDue: Bool {
-        changedSinceSnapshot >= index.count / 4 + configuration.indexingThreshold
+        changedSinceSnapshot >= index.count / 4 + fixed.indexingThreshold
     }
 
     // MARK: Writes
@@ -387,7 +418,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     public func upsert(_ points: [Point], deferIndexing: Bool = false) throws(CollectionError) {
         var last: [PointID: Int] = [:]
         for (i, point) in points.enumerated() {
-            do { try point.vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
+            do { try point.vector.validate(dimensions: fixed.dimensions, metric: fixed.metric, bounded: true) } catch {
                 throw .invalidPoint(index: i, id: point.id, reason: error.description)
             }
             guard JSONValue.object(point.payload).depth() <= JSONValue.maximumDepth else {
@@ -426,7 +457,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             case .ids(let ids):
                 stored = try store.points(keys: Array(Set(ids.map(\.description))))
             case .filter(let filter):
-                let ids = state.reading { payloads.ids(matching: filter) }
+                let ids = try state.reading { () throws(CollectionError) in try matching(filter) }
                 stored = try store.points(ids: ids.map { Int64($0) }, payload: true, vector: true).values.sorted { $0.internalID < $1.internalID }
             }
             var batch = stored.map(\.point)
@@ -445,7 +476,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// A point whose text field holds something other than text is refused (the text index
     /// would have to leave it out, and a search would silently miss it).
     private func checkText(_ point: Point, at i: Int) throws(CollectionError) {
-        guard let field = configuration.text?.field else { return }
+        guard let field = state.reading({ text?.settings.field }) else { return }
         do { _ = try TextIndex.texts(at: field, in: point.payload) } catch {
             throw .invalidPoint(index: i, id: point.id, reason: error.description)
         }
@@ -458,7 +489,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         // megabytes under it held searches back for milliseconds).
         var spares = try indexing { () throws(NearestError) -> [FlatIndex] in
             try (0 ..< pending.segmentsNeeded(adding: batch.count)).map { _ throws(NearestError) in
-                try PendingPoints.makeSegment(dimensions: configuration.dimensions, metric: configuration.metric)
+                try PendingPoints.makeSegment(dimensions: fixed.dimensions, metric: fixed.metric)
             }
         }
         // Swapped in a slice at a time, so that no search waits long behind a big batch
@@ -489,7 +520,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try dropFromGraph(replaced)
         changedSinceSnapshot += batch.count
         if indexingInFlight { touchedWhileIndexing.formUnion(written.upserted.lazy.map { UInt64($0) }) }
-        if !deferIndexing && !indexingInFlight && pending.count >= configuration.indexingThreshold { startIndexing() }
+        if !deferIndexing && !indexingInFlight && pending.count >= fixed.indexingThreshold { startIndexing() }
     }
 
     /// Deletes the points with these ids (unknown ids are ignored); returns how many were deleted.
@@ -507,7 +538,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try writer.withLock { () throws(CollectionError) -> Int in
             try checkOpen()
             // No other writer runs: the matches cannot change before the delete commits.
-            let ids = state.reading { payloads.ids(matching: filter) }
+            let ids = try state.reading { () throws(CollectionError) in try matching(filter) }
             guard !ids.isEmpty else { return 0 }
             return try forget(try store.delete(ids: ids.map { Int64($0) }))
         }
@@ -549,7 +580,8 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         try state.reading { () throws(CollectionError) -> Int in
             try checkOpen()
             guard let filter else { return payloads.count }
-            return payloads.count(matching: filter)
+            try checkTextConditions(filter)
+            return payloads.count(matching: filter, text: text)
         }
     }
 
@@ -569,7 +601,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         if let filter {
             let matching = try state.reading { () throws(CollectionError) -> [UInt32] in
                 try checkOpen()
-                return payloads.ids(matching: filter)
+                return try self.matching(filter)
             }
             var start = 0, end = matching.count  // the first id above `after`
             while start < end {
@@ -618,11 +650,12 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         guard ef >= 1 && ef <= HNSWIndex.maximumEF else {
             throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)")
         }
-        do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
+        do { try vector.validate(dimensions: fixed.dimensions, metric: fixed.metric, bounded: true) } catch {
             throw .index(error)
         }
         return try scored(withPayload: withPayload, withVector: withVector) { () throws(CollectionError) in
-            try indexing { () throws(NearestError) in
+            try checkTextConditions(filter)
+            return try indexing { () throws(NearestError) in
                 try nearest(vector, limit: limit, ef: ef, filter: filter, strategy: strategy)
             }.map { (id: $0.id, distance: $0.distance) }
         }
@@ -667,9 +700,6 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             return try search(vector, limit: limit, filter: filter, ef: ef, withPayload: withPayload, withVector: withVector)
         }
         guard limit >= 1 && limit <= 1 << 20 else { throw .invalidParameter("limit must be in 1...\(1 << 20), got \(limit)") }
-        guard configuration.text != nil else {
-            throw .invalidParameter("this collection has no text index: give it a text field when creating it")
-        }
         guard !Tokenizer.terms(words).isEmpty else { throw .invalidParameter("the query text has no words") }
         let candidates = query.candidates ?? max(limit, 100)
         guard candidates >= 1 && candidates <= 1 << 20 else {
@@ -679,11 +709,15 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         guard query.vectorWeight.isFinite && query.textWeight.isFinite else { throw .invalidParameter("weights must be finite") }
         if let vector = query.vector {
             guard ef >= 1 && ef <= HNSWIndex.maximumEF else { throw .invalidParameter("ef must be in 1...\(HNSWIndex.maximumEF), got \(ef)") }
-            do { try vector.validate(dimensions: configuration.dimensions, metric: configuration.metric, bounded: true) } catch {
+            do { try vector.validate(dimensions: fixed.dimensions, metric: fixed.metric, bounded: true) } catch {
                 throw .index(error)
             }
         }
         return try scored(withPayload: withPayload, withVector: withVector) { () throws(CollectionError) in
+            guard text != nil else {
+                throw .invalidParameter("this collection has no text index: create one on a payload field first")
+            }
+            try checkTextConditions(filter)
             let depth = query.vector == nil ? limit : candidates
             let ranked = textRanked(words, limit: depth, filter: filter)
             guard let vector = query.vector else { return ranked.map { (id: UInt64($0.id), distance: -$0.score) } }
@@ -696,11 +730,25 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
         }
     }
 
+    /// The internal ids of the points matching `filter`, increasing; under `state`.
+    private func matching(_ filter: Filter) throws(CollectionError) -> [UInt32] {
+        try checkTextConditions(filter)
+        return payloads.ids(matching: filter, text: text)
+    }
+
+    /// Refuses a `$text` condition on a field other than the text index's; under `state`.
+    private func checkTextConditions(_ filter: Filter?) throws(CollectionError) {
+        guard let filter else { return }
+        for field in filter.textFields.sorted() where field != text?.settings.field {
+            throw .invalidFilter(path: field, reason: "$text needs the collection's text index on this field")
+        }
+    }
+
     /// The text index's best for `words`, among the points matching `filter`; under `state`.
     private func textRanked(_ words: String, limit: Int, filter: Filter?) -> [(id: UInt32, score: Float)] {
         guard let text else { return [] }
         guard let filter else { return text.search(words, limit: limit) }
-        return payloads.withMatches(filter) { bits, _ in text.search(words, limit: limit, allowed: UnsafeBufferPointer(bits)) }
+        return payloads.withMatches(filter, text: text) { bits, _ in text.search(words, limit: limit, allowed: UnsafeBufferPointer(bits)) }
     }
 
     /// Runs `find` under `state` (read) and returns its hits with their ids, and payloads and
@@ -750,7 +798,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             }
             return merge(indexed, try pending.search(vector, k: limit), limit: limit)
         }
-        return try payloads.withMatches(filter) { (bits, matches) throws(NearestError) in
+        return try payloads.withMatches(filter, text: text) { (bits, matches) throws(NearestError) in
             try nearest(vector, limit: limit, ef: ef, among: bits, matches: matches, strategy: strategy)
         }
     }
@@ -768,7 +816,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             return merge(indexed, fresh, limit: limit)
         }
         let threshold = switch strategy {
-        case .automatic: configuration.exactSearchThreshold
+        case .automatic: fixed.exactSearchThreshold
             ?? Int((32 * Double(max(ef, limit)) * Double(payloads.count)).squareRoot())
         case .graph: 0
         case .exact: Int.max
@@ -816,9 +864,9 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             let missing = stored.subtracting(held), extra = held.subtracting(stored)
             if !missing.isEmpty {
                 let damaged = try store.points(ids: missing.map { Int64($0) }, payload: false, vector: true).values
-                    .filter { $0.vector?.count != configuration.dimensions }.map(\.id)
+                    .filter { $0.vector?.count != fixed.dimensions }.map(\.id)
                 if !damaged.isEmpty {
-                    problems.append("\(damaged.count) stored points have damaged vectors (not \(configuration.dimensions) floats), e.g. id \(damaged[0]): delete and upsert them again")
+                    problems.append("\(damaged.count) stored points have damaged vectors (not \(fixed.dimensions) floats), e.g. id \(damaged[0]): delete and upsert them again")
                 }
                 if missing.count > damaged.count {
                     problems.append("\(missing.count - damaged.count) stored points not in the index, e.g. internal id \(missing.first!)")
@@ -831,7 +879,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
                 let ids = Array(sample[chunk ..< min(chunk + 1024, sample.count)])
                 for (id, point) in try store.points(ids: ids.map { Int64($0) }, payload: false, vector: true) {
                     guard var expected = point.vector, let actual = index.vector(for: UInt64(id)) else { continue }
-                    if configuration.metric == .cosine {
+                    if fixed.metric == .cosine {
                         let norm = expected.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
                         expected = expected.map { Float(Double($0) / norm) }
                     }
@@ -840,7 +888,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             }
             if mismatched > 0 { problems.append("\(mismatched) indexed vectors differ from the store") }
             if let text {
-                let rebuilt = try PointTables.read(from: store, holdingPayloads: false, text: configuration.text, parts: 1).text
+                let rebuilt = try PointTables.read(from: store, holdingPayloads: false, text: text.settings, parts: 1).text
                 if rebuilt?.summary != text.summary { problems.append("the text index differs from the store's payloads") }
             }
             return problems

@@ -96,20 +96,39 @@ extension Routes {
         }
     }
 
-    /// Every field is indexed already: a declared index is recorded and reported back.
-    func createIndex(_ call: Call) throws(APIError) -> Reply {
+    /// Every field is indexed for filters already: a declared index is recorded and reported
+    /// back. A `text` index is built: BM25 full-text search on that field (one per collection;
+    /// words, lower-cased, Porter-stemmed, whatever tokenizer was asked for).
+    func createIndex(_ call: Call) async throws(APIError) -> Reply {
         guard let field = try call.body["field_name"].string(), !field.isEmpty else { throw .badRequest("field_name: required") }
         let schema = call.body["field_schema"]
         let type: String
         if case .string(let name)? = schema.value { type = name } else { type = try schema["type"].string() ?? "keyword" }
         let known = ["keyword", "integer", "float", "bool", "uuid", "text", "geo", "datetime"]
         guard known.contains(type) else { throw .badRequest("field_schema: unknown type '\(type)'") }
+        if type == "text" {
+            let collection = try await collection(call)
+            let name = call.name
+            if let current = collection.configuration.text?.field, current != field {
+                throw .badRequest("field_name: this collection has a text index on '\(current)' already (one per collection)")
+            }
+            try await offCooperativePool { () throws(APIError) in
+                try storeCall(name) { () throws(CollectionError) in try collection.setTextSearch(TextSearch(field: field)) }
+            }
+        }
         try registry.setPayloadSchema(call.name) { $0[field] = type }
         return .object([("operation_id", .int(0)), ("status", call.updateStatus)])
     }
 
-    func deleteIndex(_ call: Call) throws(APIError) -> Reply {
+    func deleteIndex(_ call: Call) async throws(APIError) -> Reply {
         let field = call.parameters["field"] ?? ""
+        let collection = try await collection(call)
+        if collection.configuration.text?.field == field {
+            let name = call.name
+            try await offCooperativePool { () throws(APIError) in
+                try storeCall(name) { () throws(CollectionError) in try collection.setTextSearch(nil) }
+            }
+        }
         try registry.setPayloadSchema(call.name) { $0[field] = nil }
         return .object([("operation_id", .int(0)), ("status", call.updateStatus)])
     }

@@ -4,10 +4,11 @@ import NearestCollections
 ///
 /// `must` (all), `should` (at least one; an empty list is no condition), `must_not` (none);
 /// field conditions on a key (`a.b`; `arr[]` reads as `arr`, since a path already looks into
-/// arrays): `match` with `value`, `any` or `except`, numeric `range`, `is_empty`, `is_null`;
-/// `is_empty` and `is_null` as conditions of their own; filters nested as conditions. Anything
-/// else (`min_should`, `has_id`, `nested`, `values_count`, text and geo matches, datetime
-/// ranges, `arr[0]` paths) is refused with a 400 that names it.
+/// arrays): `match` with `value`, `any`, `except`, or `text` (every word, on the field of the
+/// collection's text index), numeric `range`, `is_empty`, `is_null`; `is_empty` and `is_null`
+/// as conditions of their own; filters nested as conditions. Anything else (`min_should`,
+/// `has_id`, `nested`, `values_count`, other text matches, geo, datetime ranges, `arr[0]`
+/// paths) is refused with a 400 that names it.
 ///
 /// Differences from Qdrant: numbers are JSON numbers (a `match` on 1 also matches a stored 1.0),
 /// and `is_null` also finds a null inside nested arrays.
@@ -102,7 +103,11 @@ enum QdrantFilter {
             for item in items { values.append(try scalar(item)) }
             return .anyExcept(field: key, values: values)
         }
-        for name in ["text", "text_any", "phrase", "prefix", "substring"] where field[name].isGiven {
+        if let words = try field["text"].string() {  // every word, on the text index's field
+            guard !Tokenizer.terms(words).isEmpty else { throw .badRequest("\(field["text"].path): no words") }
+            return .text(field: key, words: words)
+        }
+        for name in ["text_any", "phrase", "prefix", "substring"] where field[name].isGiven {
             throw .unsupported("match '\(name)'", at: field.path)
         }
         throw .badRequest("\(field.path): a match needs value, any or except")

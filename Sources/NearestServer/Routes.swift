@@ -26,8 +26,8 @@ struct Routes: Sendable {
         on(router, .get, "/collections/:name/exists") { routes, call throws(APIError) in routes.exists(call) }
         on(router, .put, "/collections/:name") { routes, call throws(APIError) in try await routes.createCollection(call) }
         on(router, .delete, "/collections/:name") { routes, call throws(APIError) in try await routes.deleteCollection(call) }
-        on(router, .put, "/collections/:name/index") { routes, call throws(APIError) in try routes.createIndex(call) }
-        on(router, .delete, "/collections/:name/index/:field") { routes, call throws(APIError) in try routes.deleteIndex(call) }
+        on(router, .put, "/collections/:name/index") { routes, call throws(APIError) in try await routes.createIndex(call) }
+        on(router, .delete, "/collections/:name/index/:field") { routes, call throws(APIError) in try await routes.deleteIndex(call) }
 
         on(router, .put, "/collections/:name/points") { routes, call throws(APIError) in try await routes.upsert(call) }
         on(router, .post, "/collections/:name/points") { routes, call throws(APIError) in try await routes.retrieve(call) }

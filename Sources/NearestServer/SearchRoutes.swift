@@ -10,6 +10,16 @@ extension Routes {
             case vector([Float])
             case point(PointID)  // that point's vector; the point itself is left out
             case none            // no query: points in storage order, score 1
+            case text(String)    // a Document query: BM25 on the collection's text index
+            case fused(Fused)    // prefetches (a vector, a text) fused
+        }
+        /// A hybrid query: `prefetch` lists fused by the main query's `fusion`.
+        struct Fused: Sendable {
+            var vector: [Float]?
+            var text: String?
+            var fusion: Fusion
+            var candidates: Int
+            var ef: Int?
         }
         var target: Target
         var filter: Filter?
@@ -45,25 +55,82 @@ extension Routes {
         return .array(try await run(queries, call).map { .array($0) })
     }
 
-    /// Qdrant's `QueryRequest`: `query` a vector, a point id or `{"nearest": …}`.
+    /// Qdrant's `QueryRequest`: `query` a vector, a point id, a document (`{"text": …}`: BM25 on
+    /// the text index) or `{"nearest": …}`; or `{"fusion": "rrf" | "dbsf"}` (or `{"rrf": {"k": …}}`)
+    /// over a `prefetch` of a vector query and a document query.
     static func queryRequest(_ body: Field) throws(APIError) -> Query {
-        for name in ["prefetch", "lookup_from", "group_by"] where body[name].isGiven { throw .unsupported("'\(name)'", at: body[name].path) }
-        var target = Query.Target.none
-        var query = body["query"]
-        if case .object? = query.value {
-            guard let members = try query.members(), members.count == 1, members[0].key == "nearest" else {
-                let kind = (try? query.members()?.map(\.key).joined(separator: ", ")) ?? ""
-                throw .unsupported("the query '\(kind)'", at: query.path)
-            }
-            query = members[0].field
+        for name in ["lookup_from", "group_by"] where body[name].isGiven { throw .unsupported("'\(name)'", at: body[name].path) }
+        if let fusion = try fusion(body["query"]) {
+            return try common(body, target: .fused(try fused(body["prefetch"], fusion: fusion)), using: false)
+        }
+        if body["prefetch"].isGiven {
+            throw .unsupported("a query over prefetched points other than a fusion", at: "query")
+        }
+        let target = try target(body["query"])
+        if case .text = target { return try common(body, target: target, using: false) }
+        return try common(body, target: target)
+    }
+
+    /// One query: nil, a vector, a point id, a document, or `{"nearest": …}` around one.
+    private static func target(_ given: Field) throws(APIError) -> Query.Target {
+        var query = given
+        if case .object? = query.value, let members = try query.members() {
+            if members.count == 1, members[0].key == "nearest" { query = members[0].field }
         }
         switch query.value {
-        case nil: break
-        case .array?: target = .vector(try query.floats()!)
-        case .number?, .string?: target = .point(try query.pointID()!)
+        case nil: return .none
+        case .array?: return .vector(try query.floats()!)
+        case .number?, .string?: return .point(try query.pointID()!)
+        case .object?:
+            if let text = try query["text"].string() { return .text(text) }  // a Document; its model is ours
+            let kind = (try? query.members()?.map(\.key).joined(separator: ", ")) ?? ""
+            throw .unsupported("the query '\(kind)'", at: query.path)
         default: throw .unsupported("this kind of query (named or sparse vectors)", at: query.path)
         }
-        return try common(body, target: target)
+    }
+
+    /// The fusion a main query asks for, if it is one.
+    private static func fusion(_ query: Field) throws(APIError) -> Fusion? {
+        guard case .object? = query.value, let members = try query.members(), members.count == 1 else { return nil }
+        switch members[0].key {
+        // Qdrant's RRF scores 1 / (k + rank − 1), k = 2 unless given: the store's with k − 1.
+        case "fusion":
+            switch try members[0].field.string() {
+            case "rrf": return .rrf(k: 1)
+            case "dbsf": return .dbsf
+            default: throw .badRequest("\(members[0].field.path): rrf or dbsf")
+            }
+        case "rrf":
+            let k = try members[0].field["k"].int(in: 1 ... 1 << 20) ?? 2
+            return .rrf(k: k - 1)
+        default: return nil
+        }
+    }
+
+    /// A fusion's `prefetch`: at most one vector query and one document query, each with its
+    /// own `limit` (the larger is taken for both) and `params.hnsw_ef`.
+    private static func fused(_ prefetch: Field, fusion: Fusion) throws(APIError) -> Query.Fused {
+        let given: [Field]
+        if case .object? = prefetch.value { given = [prefetch] } else { given = try prefetch.array() ?? [] }
+        guard !given.isEmpty else { throw .badRequest("prefetch: a fusion needs prefetch queries") }
+        var fused = Query.Fused(fusion: fusion, candidates: 0)
+        for item in given {
+            for name in ["prefetch", "filter", "score_threshold", "lookup_from"] where item[name].isGiven {
+                throw .unsupported("'\(name)' in a prefetch (give the filter on the query)", at: item[name].path)
+            }
+            fused.candidates = max(fused.candidates, try item["limit"].int(in: 1 ... 1 << 20) ?? 10)
+            switch try target(item["query"]) {
+            case .vector(let vector) where fused.vector == nil:
+                if let using = try item["using"].string(), !using.isEmpty { throw .unsupported("named vectors ('\(using)')", at: item["using"].path) }
+                fused.vector = vector
+                fused.ef = try item["params"]["hnsw_ef"].int(in: 1 ... HNSWIndex.maximumEF)
+            case .text(let text) where fused.text == nil:
+                fused.text = text
+            default:
+                throw .unsupported("this prefetch (a fusion takes one vector query and one document query)", at: item["query"].path)
+            }
+        }
+        return fused
     }
 
     /// The legacy `SearchRequest`: `vector` a list, or `{"name": …, "vector": […]}`.
@@ -77,8 +144,9 @@ extension Routes {
         return try common(body, target: .vector(floats))
     }
 
-    private static func common(_ body: Field, target: Query.Target) throws(APIError) -> Query {
-        if let using = try body["using"].string(), !using.isEmpty { throw .unsupported("named vectors ('\(using)')", at: "using") }
+    private static func common(_ body: Field, target: Query.Target, using: Bool = true) throws(APIError) -> Query {
+        // A document or fused query names its sparse vector (`using: "bm25"`): the text index answers.
+        if using, let name = try body["using"].string(), !name.isEmpty { throw .unsupported("named vectors ('\(name)')", at: "using") }
         var query = Query(target: target, filter: try QdrantFilter.translate(body["filter"]),
                           payload: try payloadSelector(body["with_payload"], default: false),
                           vector: try wantsVector(body["with_vector"]))
@@ -112,6 +180,20 @@ extension Routes {
                 scored(id: point.id, score: 1, payload: query.payload.wanted ? query.payload.apply(point.payload) : nil,
                        vector: query.vector ? output(point.vector, metric) : nil)
             }
+        case .text(let text):
+            return try ranked(VectorCollection.Query(text: text), query, on: collection, name: name)
+        case .fused(let fused) where fused.vector == nil || fused.text == nil:
+            // One list, fused alone: its `candidates` best, scored by rank or by distribution.
+            let single = VectorCollection.Query(vector: fused.vector, text: fused.text)
+            return try ranked(single, query, on: collection, name: name, ef: fused.ef, depth: fused.candidates) { scores in
+                switch fused.fusion {
+                case .rrf(let k): scores.indices.map { 1 / Float(k + $0 + 1) }
+                case .dbsf: Fusion.normalizedByDistribution(scores)
+                }
+            }
+        case .fused(let fused):
+            let hybrid = VectorCollection.Query(vector: fused.vector, text: fused.text, fusion: fused.fusion, candidates: fused.candidates)
+            return try ranked(hybrid, query, on: collection, name: name, ef: fused.ef)
         case .vector(let given): vector = given
         case .point(let id):
             guard let point = try storeCall(name, { () throws(CollectionError) in try collection.get([id]) }).first else {
@@ -134,6 +216,24 @@ extension Routes {
             return scored(id: hit.id, score: score, payload: hit.payload.map(query.payload.apply),
                           vector: hit.vector.map { output($0, metric) })
         }.prefix(query.limit).map { $0 }
+    }
+
+    /// A text or fused query: the score is BM25's or the fusion's (the store's negated distance),
+    /// or with `rescore`, that of the best `depth` (larger is better) mapped by it.
+    private static func ranked(_ search: VectorCollection.Query, _ query: Query, on collection: VectorCollection, name: String,
+                               ef: Int? = nil, depth: Int? = nil, rescore: (([Float]) -> [Float])? = nil) throws(APIError) -> [Reply] {
+        let metric = collection.configuration.metric
+        let k = depth ?? query.offset + query.limit
+        let hits = try storeCall(name) { () throws(CollectionError) in
+            try collection.search(search, limit: k, filter: query.filter, ef: max(ef ?? query.ef ?? 64, k),
+                                  withPayload: query.payload.wanted, withVector: query.vector)
+        }
+        let scores = rescore?(hits.map { -$0.distance }) ?? hits.map { -$0.distance }
+        return zip(hits, scores).dropFirst(query.offset).prefix(query.limit).compactMap { hit, score -> Reply? in
+            if let threshold = query.scoreThreshold, score < threshold { return nil }
+            return scored(id: hit.id, score: score, payload: hit.payload.map(query.payload.apply),
+                          vector: hit.vector.map { output($0, metric) })
+        }
     }
 
     /// Qdrant's score from the store's distance: cos for Cosine (1 − d), the dot product for

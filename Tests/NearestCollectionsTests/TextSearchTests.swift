@@ -138,10 +138,10 @@ struct TextSearchTests {
         for hit in rrf { #expect(abs(hit.score - want[hit.id]!) < 1e-7) }
         let weighted = Fusion.fuse([vector, text], weights: [1, 3], method: .rrf(k: 0), limit: 2)
         #expect(weighted.map(\.id) == [3, 1])  // 3: 1/3 + 3/1; 1: 1/1 + 3/3
-        // DBSF: each list mapped by mean ± 3σ (population σ), then summed.
+        // DBSF: each list mapped by mean ± 3σ (sample σ), then summed.
         func normalized(_ scores: [Double]) -> [Double] {
             let mean = scores.reduce(0, +) / Double(scores.count)
-            let sigma = (scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count)).squareRoot()
+            let sigma = (scores.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(scores.count - 1)).squareRoot()
             return scores.map { ($0 - (mean - 3 * sigma)) / (6 * sigma) }
         }
         let v = normalized([0.9, 0.8, 0.4]), t = normalized([12, 9, 3])
@@ -149,6 +149,7 @@ struct TextSearchTests {
         let expected: [UInt32: Double] = [1: v[0] + t[2], 2: v[1], 3: v[2] + t[0], 4: t[1]]
         for (id, score) in expected { #expect(abs(dbsf[id]! - score) < 1e-5, "\(id)") }
         #expect(Fusion.normalizedByDistribution([2, 2]) == [0.5, 0.5])
+        #expect(Fusion.normalizedByDistribution([7]) == [0.5])
     }
 
     @Test("a collection with a text field: text, vector and hybrid searches, filters on both, deletes, rewrites, reopening")
@@ -194,6 +195,68 @@ struct TextSearchTests {
         #expect(try reopened.verify().isEmpty)
     }
 
+    @Test("a text index set on a collection that has points indexes them, is kept across reopening, and can be dropped")
+    func setLater() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("c")
+        let collection = try VectorCollection.create(at: path, configuration: .init(dimensions: 2, metric: .l2))
+        try collection.upsert([Point(id: 1, vector: [0, 0], payload: ["title": "red apples"]),
+                               Point(id: 2, vector: [1, 0], payload: ["title": 7, "body": "green pears"])])
+        // Point 2's title is a number: refused, naming it; nothing changes.
+        #expect(throws: CollectionError.invalidParameter("point 2: the text field \"title\" must hold a string or an array of strings")) {
+            try collection.setTextSearch(TextSearch(field: "title"))
+        }
+        #expect(collection.configuration.text == nil)
+        try collection.setTextSearch(TextSearch(field: "body", k1: 1.5))
+        #expect(collection.configuration.text == TextSearch(field: "body", k1: 1.5))
+        #expect(try collection.search(.init(text: "pear"), limit: 5).map(\.id) == [2])
+        try collection.upsert([Point(id: 3, vector: [2, 0], payload: ["body": "pears and apples"])])
+        #expect(try collection.search(.init(text: "pears"), limit: 5).map(\.id) == [2, 3])
+        collection.close()
+        let reopened = try VectorCollection.open(at: path)
+        #expect(reopened.configuration.text == TextSearch(field: "body", k1: 1.5))
+        #expect(try reopened.search(.init(text: "apple"), limit: 5).map(\.id) == [3])
+        try reopened.setTextSearch(nil)
+        #expect(throws: CollectionError.invalidParameter("this collection has no text index: create one on a payload field first")) {
+            try reopened.search(.init(text: "apple"), limit: 5)
+        }
+        reopened.close()
+        #expect(try VectorCollection.open(at: path).configuration.text == nil)
+    }
+
+    @Test("a $text filter matches the points whose text holds every word, as Filter.matches says, in counts, scrolls and searches")
+    func textFilter() throws {
+        let directory = try TemporaryDirectory()
+        let collection = try VectorCollection.create(at: directory.path("c"),
+                                                     configuration: .init(dimensions: 2, metric: .l2, text: TextSearch(field: "body")))
+        var generator = SplitMix64(seed: 9)
+        let words = ["apple", "apples", "pear", "Plum", "fig", "kiwi", "lime", "DATE"]
+        var points: [Point] = []
+        for id in 0 ..< 300 {
+            let body = (0 ..< Int(1 + generator.next() % 5)).map { _ in words[Int(generator.next() % 8)] }.joined(separator: " ")
+            // Some hold two strings (their words together count), some none.
+            let payload: Payload = id % 7 == 0 ? [:] : id % 5 == 0 ? ["body": .array([.string(body), "lime"])] : ["body": .string(body)]
+            points.append(Point(id: .number(UInt64(id)), vector: [Float(id), 0], payload: payload))
+        }
+        try collection.upsert(points)
+        for query in ["apple", "apple pear", "plums figs", "lime date kiwi", "kiwi kiwi"] {
+            let filter = try Filter(parsing: #"{"body": {"$text": "\#(query)"}}"#)
+            let expected = points.filter { filter.matches($0.payload) }.map(\.id)
+            #expect(!expected.isEmpty, "\(query)")
+            #expect(try collection.count(filter: filter) == expected.count, "\(query)")
+            #expect(try collection.scroll(filter: filter, limit: 1_000).points.map(\.id) == expected, "\(query)")
+            let hits = try collection.search([0, 0], limit: 5, filter: filter)
+            #expect(hits.map(\.id) == Array(expected.prefix(5)), "\(query): the nearest are the smallest ids")
+        }
+        #expect(try collection.count(filter: Filter(parsing: #"{"body": {"$text": "apple unknown"}}"#)) == 0)
+        #expect(throws: CollectionError.invalidFilter(path: "tags", reason: "$text needs the collection's text index on this field")) {
+            try collection.count(filter: Filter(parsing: #"{"tags": {"$text": "apple"}}"#))
+        }
+        #expect(throws: CollectionError.invalidFilter(path: "body.$text", reason: "expected a string with words, found number")) {
+            try Filter(parsing: #"{"body": {"$text": 5}}"#)
+        }
+    }
+
     @Test("bad text input gets a clear error and changes nothing")
     func badInput() throws {
         let directory = try TemporaryDirectory()
@@ -219,7 +282,7 @@ struct TextSearchTests {
         }
         #expect(throws: CollectionError.self) { try collection.search(.init(vector: [0, .nan], text: "kept"), limit: 5) }
         let plain = try VectorCollection.create(at: directory.path("plain"), configuration: .init(dimensions: 2))
-        #expect(throws: CollectionError.invalidParameter("this collection has no text index: give it a text field when creating it")) {
+        #expect(throws: CollectionError.invalidParameter("this collection has no text index: create one on a payload field first")) {
             try plain.search(.init(text: "anything"), limit: 5)
         }
         #expect(throws: CollectionError.invalidParameter("b must be in 0...1, got 2.0")) {

@@ -1,12 +1,14 @@
 /// How a hybrid search combines its ranked lists (the vector search's and the text search's)
-/// into one. Qdrant's names and formulas.
+/// into one.
 public enum Fusion: Sendable, Hashable {
     /// Reciprocal rank fusion: a point scores Σ weight / (k + rank), rank 1 for the best of a
     /// list (Cormack, Clarke & Büttcher 2009; k = 60 there). Only ranks count, not scores.
+    /// (Qdrant's `rrf` with its k is this one's with k − 1: 1 / (k + rank − 1); its default is 2.)
     case rrf(k: Int = 60)
-    /// Distribution-based score fusion: each list's scores are mapped so that its mean − 3σ
-    /// goes to 0 and its mean + 3σ to 1, then a point scores the weighted sum (a list it is
-    /// not in adds nothing). A list whose scores are all equal maps them to 0.5.
+    /// Distribution-based score fusion, as Qdrant computes it: each list's scores are mapped so
+    /// that its mean − 3σ goes to 0 and its mean + 3σ to 1 (σ the sample standard deviation),
+    /// then a point scores the weighted sum (a list it is not in adds nothing). A list of one
+    /// point, or of equal scores, maps them to 0.5.
     case dbsf
 
     /// Fuses `lists` (each best first, scores larger-is-better) with one weight per list;
@@ -27,12 +29,13 @@ public enum Fusion: Sendable, Hashable {
         return Array(ranked.prefix(limit))
     }
 
-    /// Scores mapped so that mean − 3σ is 0 and mean + 3σ is 1 (σ of the list itself).
+    /// Scores mapped so that mean − 3σ is 0 and mean + 3σ is 1 (σ the list's sample standard
+    /// deviation).
     package static func normalizedByDistribution(_ scores: [Float]) -> [Float] {
-        guard !scores.isEmpty else { return [] }
+        guard scores.count > 1 else { return scores.map { _ in 0.5 } }
         let n = Double(scores.count)
         let mean = scores.reduce(0) { $0 + Double($1) } / n
-        let variance = scores.reduce(0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n
+        let variance = scores.reduce(0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / (n - 1)
         let sigma = variance.squareRoot()
         guard sigma > 0 else { return scores.map { _ in 0.5 } }
         let low = mean - 3 * sigma

@@ -25,6 +25,8 @@ package struct TextIndex: Sendable {
     private var generations: [UInt32] = []
     /// Points with text, and their total length (BM25's N and avgdl).
     package private(set) var count = 0
+    /// A point whose field held something other than text (left out), if any.
+    private(set) var refused: UInt32?
     private var totalLength = 0
     private var livePostings = 0, stalePostings = 0
 
@@ -60,7 +62,12 @@ package struct TextIndex: Sendable {
     /// leaves the point without any (`upsert` checks payloads before they come here).
     package mutating func upsert(_ id: UInt32, _ payload: Payload) {
         remove(id)
-        guard let texts = try? Self.texts(at: settings.field, in: payload) else { return }
+        let texts: [String]?
+        do { texts = try Self.texts(at: settings.field, in: payload) } catch {
+            if refused == nil { refused = id }
+            return
+        }
+        guard let texts else { return }
         var counts: [Int32: Int] = [:]
         var length = 0
         for text in texts {
@@ -161,6 +168,7 @@ package struct TextIndex: Sendable {
             generations[slot] = later.generations[slot]
         }
         count += later.count
+        refused = refused ?? later.refused
         totalLength += later.totalLength
         livePostings += later.livePostings
         stalePostings += later.stalePostings
@@ -238,6 +246,22 @@ package struct TextIndex: Sendable {
             }
         }
         return scores.withUnsafeBufferPointer { Self.best(touched, scores: $0, limit: limit) }
+    }
+
+    /// Sets in `bits` the points whose text holds every word of `query` (none if it has none).
+    func setMatches(allOf query: String, in bits: UnsafeMutableBufferPointer<UInt64>) {
+        var unique = Set<Int32>(), unknown = false
+        Tokenizer.forEachTerm(in: query) { term in
+            if let number = termNumbers[term], frequencies[Int(number)] > 0 { unique.insert(number) } else { unknown = true }
+        }
+        guard !unknown, !unique.isEmpty else { return }
+        let terms = unique.sorted { (postings[Int($0)].count, $0) < (postings[Int($1)].count, $1) }
+        for posting in postings[Int(terms[0])] {
+            let slot = Int(posting >> 32)
+            guard lengths[slot] > 0, Self.generation(posting) == generations[slot] & Self.generationMask,
+                  terms.dropFirst().allSatisfy({ frequency(of: $0, in: slot) != nil }), slot >> 6 < bits.count else { continue }
+            bits[slot >> 6] |= 1 << UInt64(slot & 63)
+        }
     }
 
     /// How often point `slot` holds `term` (nil: not at all), from its sorted term list.
