@@ -86,4 +86,51 @@ struct CollectionCommandTests {
         let missing = try nearest(["collection", "info", "docs"] + root)
         #expect(missing.status == 1 && missing.err == "nearest: no collection named 'docs'\n")
     }
+
+    @Test("a text field at create; --text, --vector with --text (fused), and --queries: one JSON line per query, timing on stderr; bad lines named")
+    func textAndBatchSearch() throws {
+        let directory = try TemporaryDirectory()
+        let root = ["--root", directory.path("root")]
+        let created = try nearest(["collection", "create", "docs", "--dimensions", "2", "--metric", "l2", "--text-field", "body", "--json"] + root)
+        #expect(created.status == 0, "\(created.err)")
+        #expect(try jsonObject(created.out)["text field"] as? String == "body")
+        let points = directory.path("points.jsonl")
+        try Data("""
+            {"id": 1, "vector": [0, 0], "payload": {"body": "swift vector database", "lang": "en"}}
+            {"id": 2, "vector": [1, 0], "payload": {"body": "cooking with pears", "lang": "en"}}
+            {"id": 3, "vector": [2, 0], "payload": {"body": "a database of recipes", "lang": "de"}}
+            """.utf8).write(to: URL(fileURLWithPath: points))
+        #expect(try nearest(["collection", "upsert", "docs", "--input", points] + root).status == 0)
+
+        let text = try nearest(["collection", "search", "docs", "--text", "databases", "--no-payload", "--json"] + root)
+        #expect(text.status == 0, "\(text.err)")
+        let ranked = try #require(try jsonObject(text.out)["results"] as? [[String: Any]])
+        #expect(ranked.map { $0["id"] as? Int } == [1, 3])  // the shorter text first
+        #expect(ranked.allSatisfy { ($0["score"] as? Double ?? 0) > 0 })
+
+        let queries = directory.path("queries.jsonl")
+        try Data("""
+            {"text": "pears"}
+            {"vector": [2, 0]}
+            {"vector": [1.9, 0], "text": "swift database", "filter": {"lang": "en"}}
+            """.utf8).write(to: URL(fileURLWithPath: queries))
+        let batch = try nearest(["collection", "search", "docs", "--queries", queries, "--limit", "2", "--no-payload", "--fusion", "dbsf"] + root)
+        #expect(batch.status == 0, "\(batch.err)")
+        let lines = batch.out.split(separator: "\n").map { try? jsonObject(String($0)) }
+        let ids = lines.map { ($0?["results"] as? [[String: Any]])?.map { $0["id"] as? Int } }
+        #expect(ids.count == 3)
+        #expect(ids[0] == [2])
+        #expect(ids[1] == [3, 2])
+        #expect(ids[2]?.first == 1, "the filter keeps 3 out of both lists")
+        let timing = try jsonObject(String(batch.err.split(separator: "\n").last ?? ""))
+        #expect(timing["queries"] as? Int == 3 && (timing["seconds"] as? Double ?? -1) >= 0)
+
+        try Data("{\"text\": \"ok\"}\n{\"vector\": \"oops\"}\n".utf8).write(to: URL(fileURLWithPath: queries))
+        let bad = try nearest(["collection", "search", "docs", "--queries", queries] + root)
+        #expect(bad.status == 1 && bad.err.contains("line 2: vector must be a JSON array of numbers"), "\(bad.err)")
+        let noText = try nearest(["collection", "search", "docs", "--text", " -- "] + root)
+        #expect(noText.status == 1 && noText.err.contains("no words"), "\(noText.err)")
+        let neither = try nearest(["collection", "search", "docs"] + root)
+        #expect(neither.status != 0)
+    }
 }

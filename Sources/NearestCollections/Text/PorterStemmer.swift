@@ -5,7 +5,8 @@ package enum PorterStemmer {
     /// Stems `word` in place.
     package static func stem(_ word: inout [UInt8]) {
         guard word.count > 2 else { return }
-        var s = Stemming(b: word, k: word.count - 1)
+        var s = Stemming(b: [], k: word.count - 1)
+        swap(&s.b, &word)  // the stemmer works in the caller's buffer: no copy
         s.step1ab()
         if s.k > 0 {
             s.step1c()
@@ -14,7 +15,8 @@ package enum PorterStemmer {
             s.step4()
             s.step5()
         }
-        word = Array(s.b[0 ... s.k])
+        swap(&s.b, &word)
+        word.removeSubrange(s.k + 1 ..< word.count)
     }
 
     /// The word b[0...k] and j, the end of the stem an ending was matched against.
