@@ -15,6 +15,8 @@
 /// {"tags": {"$empty": true}}                        absent, null or [] (every value found there)
 /// {"lang": {"$except": ["en", "de"]}}               holds a value, not null, that is none of these
 /// {"text": {"$text": "vector database"}}            its text holds every word (the text index's field)
+/// {"$id": [1, "67e55044-10b1-426f-9247-bb680e5fe0c8"]}  the point's id is one of these
+/// {"$atLeast": {"count": 2, "of": [...]}}          at least this many of the filters hold
 /// {"$and": [...]}, {"$or": [...]}, {"$not": {...}}  combinations
 /// {"lang": "en", "year": {"$gte": 2000}}            several keys: all must hold
 /// ```
@@ -31,6 +33,10 @@ public indirect enum Filter: Sendable, Hashable {
     /// The strings at the field, together, hold every word of `words` (as the text index
     /// splits and stems them): Qdrant's `match: {text: …}`. Only on the collection's text field.
     case text(field: String, words: String)
+    /// The point's id is one of these: Qdrant's `has_id`.
+    case hasID(Set<PointID>)
+    /// At least `count` of the filters hold: Qdrant's `min_should`.
+    case atLeast(Int, [Filter])
     case and([Filter])
     case or([Filter])
     case not(Filter)
@@ -86,6 +92,27 @@ public indirect enum Filter: Sendable, Hashable {
                 parts.append(key == "$and" ? .and(filters) : .or(filters))
             case "$not":
                 parts.append(.not(try parse(value, at: here)))
+            case "$id":
+                guard case let .array(items) = value else {
+                    throw .invalidFilter(path: here, reason: "expected an array of ids, found \(value.typeName)")
+                }
+                var ids = Set<PointID>()
+                for (i, item) in items.enumerated() {
+                    guard let id = PointID(json: item) else {
+                        throw .invalidFilter(path: "\(here)[\(i)]", reason: "not an id (an unsigned integer or a UUID)")
+                    }
+                    ids.insert(id)
+                }
+                parts.append(.hasID(ids))
+            case "$atLeast":
+                guard case let .object(spec) = value, Set(spec.keys) == ["count", "of"],
+                      case let .number(count)? = spec["count"], count >= 0, count == count.rounded(), count <= 65_536,
+                      case let .array(items)? = spec["of"] else {
+                    throw .invalidFilter(path: here, reason: "expected {\"count\": a whole number, \"of\": [filters]}")
+                }
+                var filters: [Filter] = []
+                for (i, item) in items.enumerated() { filters.append(try parse(item, at: "\(here).of[\(i)]")) }
+                parts.append(.atLeast(Int(count), filters))
             default:
                 if key.hasPrefix("$") { throw .invalidFilter(path: here, reason: "unknown operator '\(key)'") }
                 guard !key.isEmpty else { throw .invalidFilter(path: here, reason: "an empty field name") }
@@ -159,9 +186,10 @@ public indirect enum Filter: Sendable, Hashable {
         }
     }
 
-    /// Whether `payload` satisfies this filter: the reference semantics that the store's
-    /// payload index must agree with (tests compare the two).
-    public func matches(_ payload: Payload) -> Bool {
+    /// Whether a point with `payload` (and `id`, for `hasID`: none matches it without) satisfies
+    /// this filter: the reference semantics that the store's payload index must agree with
+    /// (tests compare the two).
+    public func matches(_ payload: Payload, id: PointID? = nil) -> Bool {
         switch self {
         case let .equals(field, value): return Filter.values(at: field, in: payload).contains(value)
         case let .oneOf(field, values): return Filter.values(at: field, in: payload).contains(where: values.contains)
@@ -179,9 +207,11 @@ public indirect enum Filter: Sendable, Hashable {
             var held = Set<String>()
             for case let .string(text) in Filter.values(at: field, in: payload) { held.formUnion(Tokenizer.terms(text)) }
             return Set(Tokenizer.terms(words)).isSubset(of: held)
-        case let .and(filters): return filters.allSatisfy { $0.matches(payload) }
-        case let .or(filters): return filters.contains { $0.matches(payload) }
-        case let .not(filter): return !filter.matches(payload)
+        case let .hasID(ids): return id.map(ids.contains) ?? false
+        case let .atLeast(count, filters): return filters.lazy.filter { $0.matches(payload, id: id) }.prefix(count).count == count
+        case let .and(filters): return filters.allSatisfy { $0.matches(payload, id: id) }
+        case let .or(filters): return filters.contains { $0.matches(payload, id: id) }
+        case let .not(filter): return !filter.matches(payload, id: id)
         }
     }
 
@@ -189,7 +219,7 @@ public indirect enum Filter: Sendable, Hashable {
     var textFields: Set<String> {
         switch self {
         case let .text(field, _): [field]
-        case let .and(filters), let .or(filters): filters.reduce(into: []) { $0.formUnion($1.textFields) }
+        case let .and(filters), let .or(filters), let .atLeast(_, filters): filters.reduce(into: []) { $0.formUnion($1.textFields) }
         case let .not(filter): filter.textFields
         default: []
         }

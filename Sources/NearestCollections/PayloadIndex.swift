@@ -273,20 +273,26 @@ struct PayloadIndex {
     /// The words a bitset over every id needs.
     var wordCount: Int { (idLimit + 63) / 64 }
 
-    /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`;
-    /// `text` answers its `$text` conditions (on its field; on others they match nothing).
-    func evaluate(_ filter: Filter, into words: UnsafeMutableBufferPointer<UInt64>, text: TextIndex? = nil) {
+    /// What a filter needs beyond payloads: the text index for `$text` conditions (on its field;
+    /// on others they match nothing), and the internal ids of point ids for `$id`.
+    struct Context {
+        var text: TextIndex?
+        var internalIDs: (Set<PointID>) -> [UInt32] = { _ in [] }
+    }
+
+    /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`.
+    func evaluate(_ filter: Filter, into words: UnsafeMutableBufferPointer<UInt64>, context: Context = Context()) {
         switch filter {
         case .and(let parts):
             guard let first = parts.first else { live.union(into: words); return }
-            evaluate(first, into: words, text: text)
+            evaluate(first, into: words, context: context)
             for part in parts.dropFirst() {
                 if let set = singleSet(part) {
                     guard let set else { words.update(repeating: 0); return }
                     set.intersect(into: words)
                 } else {
                     withScratch { scratch in
-                        evaluate(part, into: scratch, text: text)
+                        evaluate(part, into: scratch, context: context)
                         for i in words.indices { words[i] &= scratch[i] }
                     }
                 }
@@ -297,13 +303,13 @@ struct PayloadIndex {
                     set?.union(into: words)
                 } else {
                     withScratch { scratch in
-                        evaluate(part, into: scratch, text: text)
+                        evaluate(part, into: scratch, context: context)
                         for i in words.indices { words[i] |= scratch[i] }
                     }
                 }
             }
         case .not(let inner):
-            evaluate(inner, into: words, text: text)
+            evaluate(inner, into: words, context: context)
             withScratch { scratch in
                 live.union(into: scratch)
                 for i in words.indices { words[i] = scratch[i] & ~words[i] }
@@ -328,7 +334,29 @@ struct PayloadIndex {
             let excluded = Set(values.compactMap(Key.init)).union([.null])
             for (key, points) in field.entries where !excluded.contains(key) { points.union(into: words) }
         case .text(let path, let query):
-            if let text, text.settings.field == path { text.setMatches(allOf: query, in: words) }
+            if let text = context.text, text.settings.field == path { text.setMatches(allOf: query, in: words) }
+        case .hasID(let ids):
+            for id in context.internalIDs(ids) where live.contains(id) && Int(id >> 6) < words.count {
+                words[Int(id >> 6)] |= 1 << UInt64(id & 63)
+            }
+        case .atLeast(let count, let parts):
+            guard count > 0 else { live.union(into: words); return }
+            guard count <= parts.count else { return }
+            // How many parts each point meets, counted bit by bit.
+            var met = [UInt16](repeating: 0, count: words.count * 64)
+            for part in parts {
+                withScratch { scratch in
+                    evaluate(part, into: scratch, context: context)
+                    for (w, word) in scratch.enumerated() where word != 0 {
+                        var bits = word
+                        while bits != 0 {
+                            met[w * 64 + bits.trailingZeroBitCount] += 1
+                            bits &= bits - 1
+                        }
+                    }
+                }
+            }
+            for (i, n) in met.enumerated() where Int(n) >= count { words[i >> 6] |= 1 << UInt64(i & 63) }
         case .range(let path, let range):
             guard let field = field(path) else { return }
             let low = range.greaterThanOrEqual ?? range.greaterThan ?? -.infinity
@@ -367,10 +395,10 @@ struct PayloadIndex {
 
     /// Runs `body` with the bitset of the points matching `filter` (nil: every point) and
     /// their number.
-    func withMatches<R, E: Error>(_ filter: Filter?, text: TextIndex? = nil,
+    func withMatches<R, E: Error>(_ filter: Filter?, context: Context = Context(),
                                   _ body: (UnsafeMutableBufferPointer<UInt64>, Int) throws(E) -> R) throws(E) -> R {
         try withScratch { (bits) throws(E) -> R in
-            if let filter { evaluate(filter, into: bits, text: text) } else { live.union(into: bits) }
+            if let filter { evaluate(filter, into: bits, context: context) } else { live.union(into: bits) }
             return try body(bits, bits.reduce(0) { $0 + $1.nonzeroBitCount })
         }
     }
@@ -385,12 +413,12 @@ struct PayloadIndex {
     }
 
     /// The internal ids matching `filter`, increasing.
-    func ids(matching filter: Filter, text: TextIndex? = nil) -> [UInt32] {
-        withMatches(filter, text: text) { bits, _ in PointSet.ids(in: bits) }
+    func ids(matching filter: Filter, context: Context = Context()) -> [UInt32] {
+        withMatches(filter, context: context) { bits, _ in PointSet.ids(in: bits) }
     }
 
     /// How many points match `filter`.
-    func count(matching filter: Filter, text: TextIndex? = nil) -> Int {
-        withMatches(filter, text: text) { _, count in count }
+    func count(matching filter: Filter, context: Context = Context()) -> Int {
+        withMatches(filter, context: context) { _, count in count }
     }
 }

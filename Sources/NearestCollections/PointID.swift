@@ -15,6 +15,15 @@ public enum PointID: Sendable, Hashable, Codable, CustomStringConvertible, Expre
         else { return nil }
     }
 
+    /// An id in JSON: a whole number (exact up to 2⁵³) or a string of digits or a UUID.
+    public init?(json: JSONValue) {
+        switch json {
+        case .number(let x) where x >= 0 && x == x.rounded() && x <= 9_007_199_254_740_992: self = .number(UInt64(x))
+        case .string(let text): self.init(text)
+        default: return nil
+        }
+    }
+
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(UInt64.self) {

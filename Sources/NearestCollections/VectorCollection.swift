@@ -581,7 +581,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             try checkOpen()
             guard let filter else { return payloads.count }
             try checkTextConditions(filter)
-            return payloads.count(matching: filter, text: text)
+            return payloads.count(matching: filter, context: filterContext)
         }
     }
 
@@ -733,7 +733,14 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     /// The internal ids of the points matching `filter`, increasing; under `state`.
     private func matching(_ filter: Filter) throws(CollectionError) -> [UInt32] {
         try checkTextConditions(filter)
-        return payloads.ids(matching: filter, text: text)
+        return payloads.ids(matching: filter, context: filterContext)
+    }
+
+    /// What the payload index needs to answer `$text` and `$id` conditions; under `state`.
+    private var filterContext: PayloadIndex.Context {
+        PayloadIndex.Context(text: text) { [store] ids in
+            ids.compactMap { try? store.internalID(key: $0.description) }.map { UInt32($0) }
+        }
     }
 
     /// Refuses a `$text` condition on a field other than the text index's; under `state`.
@@ -748,7 +755,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
     private func textRanked(_ words: String, limit: Int, filter: Filter?) -> [(id: UInt32, score: Float)] {
         guard let text else { return [] }
         guard let filter else { return text.search(words, limit: limit) }
-        return payloads.withMatches(filter, text: text) { bits, _ in text.search(words, limit: limit, allowed: UnsafeBufferPointer(bits)) }
+        return payloads.withMatches(filter, context: filterContext) { bits, _ in text.search(words, limit: limit, allowed: UnsafeBufferPointer(bits)) }
     }
 
     /// Runs `find` under `state` (read) and returns its hits with their ids, and payloads and
@@ -798,7 +805,7 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
             }
             return merge(indexed, try pending.search(vector, k: limit), limit: limit)
         }
-        return try payloads.withMatches(filter, text: text) { (bits, matches) throws(NearestError) in
+        return try payloads.withMatches(filter, context: filterContext) { (bits, matches) throws(NearestError) in
             try nearest(vector, limit: limit, ef: ef, among: bits, matches: matches, strategy: strategy)
         }
     }

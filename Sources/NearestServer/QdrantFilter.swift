@@ -2,13 +2,13 @@ import NearestCollections
 
 /// Qdrant's filter language, translated to the store's filters.
 ///
-/// `must` (all), `should` (at least one; an empty list is no condition), `must_not` (none);
-/// field conditions on a key (`a.b`; `arr[]` reads as `arr`, since a path already looks into
-/// arrays): `match` with `value`, `any`, `except`, or `text` (every word, on the field of the
-/// collection's text index), numeric `range`, `is_empty`, `is_null`; `is_empty` and `is_null`
-/// as conditions of their own; filters nested as conditions. Anything else (`min_should`,
-/// `has_id`, `nested`, `values_count`, other text matches, geo, datetime ranges, `arr[0]`
-/// paths) is refused with a 400 that names it.
+/// `must` (all), `should` (at least one; an empty list is no condition), `must_not` (none),
+/// `min_should` (at least `min_count` of its conditions); field conditions on a key (`a.b`;
+/// `arr[]` reads as `arr`, since a path already looks into arrays): `match` with `value`,
+/// `any`, `except`, or `text` (every word, on the field of the collection's text index),
+/// numeric `range`, `is_empty`, `is_null`; `is_empty`, `is_null` and `has_id` as conditions of
+/// their own; filters nested as conditions. Anything else (`nested`, `values_count`, other
+/// text matches, geo, datetime ranges, `arr[0]` paths) is refused with a 400 that names it.
 ///
 /// Differences from Qdrant: numbers are JSON numbers (a `match` on 1 also matches a stored 1.0),
 /// and `is_null` also finds a null inside nested arrays.
@@ -40,8 +40,14 @@ enum QdrantFilter {
                     // A condition that constrains nothing always holds: its negation never does.
                     parts.append(.not(try condition(item) ?? .and([])))
                 }
-            case "min_should":
-                if value.isGiven { throw .unsupported("min_should", at: value.path) }
+            case "min_should":  // {"conditions": [...], "min_count": n}
+                guard value.isGiven else { continue }
+                guard let items = try value["conditions"].items(), let count = try value["min_count"].int(in: 1 ... 1 << 16) else {
+                    throw .badRequest("\(value.path): min_should needs conditions and min_count")
+                }
+                var conditions: [Filter] = []
+                for item in items { conditions.append(try condition(item) ?? .and([])) }  // none: always holds
+                parts.append(.atLeast(count, conditions))
             default:
                 throw .badRequest("\(value.path): unknown filter clause '\(key)'")
             }
@@ -58,7 +64,11 @@ enum QdrantFilter {
         }
         if let key = try field["is_empty"]["key"].string() { return .isEmpty(field: try path(key, at: field["is_empty"]["key"].path)) }
         if let key = try field["is_null"]["key"].string() { return .equals(field: try path(key, at: field["is_null"]["key"].path), value: .null) }
-        for name in ["has_id", "has_vector", "nested", "slice"] where members[name] != nil {
+        if members["has_id"] != nil {
+            guard let ids = try field["has_id"].pointIDs() else { throw .badRequest("\(field.path).has_id: expected a list of ids") }
+            return .hasID(Set(ids))
+        }
+        for name in ["has_vector", "nested", "slice"] where members[name] != nil {
             throw .unsupported("the '\(name)' condition", at: field.path)
         }
         if members.isEmpty { return nil }  // an empty filter used as a condition

@@ -28,6 +28,10 @@ struct FilterTests {
         (#"{"$and": [{"a": 1}, 3]}"#, "$and[1]", "expected an object, found number"),
         (#"{"a": {"$exists": 1}}"#, "a.$exists", "expected true or false, found number"),
         (#"{"a": [1, 2]}"#, "a", "can only compare with a string, number, boolean or null, found array"),
+        (#"{"$id": [1, -2]}"#, "$id[1]", "not an id (an unsigned integer or a UUID)"),
+        (#"{"$id": 1}"#, "$id", "expected an array of ids, found number"),
+        (#"{"$atLeast": {"count": 1.5, "of": []}}"#, "$atLeast", "expected {\"count\": a whole number, \"of\": [filters]}"),
+        (#"{"$atLeast": {"count": 1, "of": [3]}}"#, "$atLeast.of[0]", "expected an object, found number"),
         (#"[1]"#, "", "expected an object, found array"),
         (#"{"a": "#, "", "not valid JSON: unexpected end of input at column 7"),
         (#"{"a": 1,}"#, "", "not valid JSON: expected a member name at column 9"),
@@ -69,10 +73,15 @@ struct FilterTests {
             #"{"n": 1.0}"#, #"{"flag": 1}"#, #"{"nothing": {"$exists": false}}"#, #"{"tag": {"$in": []}}"#,
             #"{"flag": {"$empty": true}}"#, #"{"maybe": {"$empty": false}}"#, #"{"meta.score": {"$empty": true}}"#,
             #"{"tags": {"$except": ["x"]}}"#, #"{"n": {"$except": [1, 2, "9"]}}"#, #"{"nothing": {"$except": []}}"#,
+            #"{"$id": [3, "17", 599, 600, 1000]}"#, #"{"$id": []}"#, #"{"$not": {"$id": [0, 1]}, "tag": "a"}"#,
+            #"{"$atLeast": {"count": 2, "of": [{"tag": "a"}, {"n": {"$lt": 4}}, {"flag": {"$exists": true}}]}}"#,
+            #"{"$atLeast": {"count": 3, "of": [{"tag": "a"}, {"n": {"$lt": 4}}, {"flag": {"$exists": true}}]}}"#,
+            #"{"$atLeast": {"count": 0, "of": []}}"#, #"{"$atLeast": {"count": 2, "of": [{"tag": "a"}]}}"#,
+            #"{"$or": [{"$id": [5]}, {"$atLeast": {"count": 1, "of": [{"maybe": null}, {"$id": [7, 8]}]}}]}"#,
         ]
         for text in filters {
             let filter = try Filter(parsing: text)
-            let expected = points.filter { filter.matches($0.payload) }.map(\.id)
+            let expected = points.filter { filter.matches($0.payload, id: $0.id) }.map(\.id)
             #expect(try collection.count(filter: filter) == expected.count, "\(text)")
             let scrolled = try collection.scroll(filter: filter, limit: 1000).points.map(\.id)
             #expect(scrolled == expected, "\(text)")

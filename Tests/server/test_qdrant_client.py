@@ -113,7 +113,7 @@ def test_scores_match_local_mode(client, distance):
 
 def random_condition(rng, depth=0):
     key = rng.choice(["city", "n", "score", "tags", "flag", "maybe", "meta.k", "meta.who", "ints", "absent", "tags[]"])
-    kind = rng.randrange(9 if depth < 2 else 6)
+    kind = rng.randrange(10 if depth < 2 else 7)
     if kind == 0:
         value = {"city": rng.choice(["Berlin", "Rome", "Oslo"]), "n": rng.randrange(18), "flag": rng.random() < 0.5,
                  "meta.k": rng.randrange(5), "meta.who": "bot", "tags": "a", "tags[]": "b", "ints": rng.randrange(4)}.get(key, "x")
@@ -134,12 +134,18 @@ def random_condition(rng, depth=0):
         return models.IsEmptyCondition(is_empty=models.PayloadField(key=key))
     if kind == 5:
         return models.IsNullCondition(is_null=models.PayloadField(key=key))
+    if kind == 6:
+        return models.HasIdCondition(has_id=rng.sample(range(420), rng.randint(0, 40)))
     return random_filter(rng, depth + 1)
 
 
 def random_filter(rng, depth=0):
     clauses = {}
-    for clause in rng.sample(["must", "should", "must_not"], rng.randint(1, 2)):
+    for clause in rng.sample(["must", "should", "must_not", "min_should"], rng.randint(1, 2)):
+        if clause == "min_should":
+            conditions = [random_condition(rng, depth) for _ in range(rng.randint(1, 4))]
+            clauses[clause] = models.MinShould(conditions=conditions, min_count=rng.randint(1, len(conditions)))
+            continue
         clauses[clause] = [random_condition(rng, depth) for _ in range(rng.randint(0, 3) if clause == "should" else 1)]
     return models.Filter(**clauses)
 
