@@ -15,6 +15,8 @@
 /// {"tags": {"$empty": true}}                        absent, null or [] (every value found there)
 /// {"lang": {"$except": ["en", "de"]}}               holds a value, not null, that is none of these
 /// {"text": {"$text": "vector database"}}            its text holds every word (the text index's field)
+/// {"tags": {"$count": {"$gte": 2}}}                 how many values the field holds (an array: its length)
+/// {"items": {"$elemMatch": {"sku": "a", "n": 2}}}   one object of the array meets the whole filter
 /// {"$id": [1, "67e55044-10b1-426f-9247-bb680e5fe0c8"]}  the point's id is one of these
 /// {"$atLeast": {"count": 2, "of": [...]}}          at least this many of the filters hold
 /// {"$and": [...]}, {"$or": [...]}, {"$not": {...}}  combinations
@@ -33,6 +35,12 @@ public indirect enum Filter: Sendable, Hashable {
     /// The strings at the field, together, hold every word of `words` (as the text index
     /// splits and stems them): Qdrant's `match: {text: …}`. Only on the collection's text field.
     case text(field: String, words: String)
+    /// Some value at the field holds a number of values in the range: an array its length, null
+    /// none, anything else one; a field that is absent holds none. Qdrant's `values_count`.
+    case valuesCount(field: String, NumericRange)
+    /// Some object in an array at the field meets the whole filter (its paths read inside the
+    /// object): Qdrant's `nested`. Answered by reading payloads, not from the index.
+    case elementMatch(field: String, Filter)
     /// The point's id is one of these: Qdrant's `has_id`.
     case hasID(Set<PointID>)
     /// At least `count` of the filters hold: Qdrant's `min_should`.
@@ -155,6 +163,15 @@ public indirect enum Filter: Sendable, Hashable {
                 let condition: Filter = op == "$exists" ? .exists(field: field) : .isEmpty(field: field)
                 parts.append(wanted ? condition : .not(condition))
             case "$except": parts.append(.anyExcept(field: field, values: try scalars(operand, at: here)))
+            case "$count":
+                guard case let .object(bounds) = operand, !bounds.isEmpty,
+                      case let .range(_, counted) = try parseCondition(field: field, operand, at: here),
+                      bounds.keys.allSatisfy({ ["$gt", "$gte", "$lt", "$lte"].contains($0) }) else {
+                    throw .invalidFilter(path: here, reason: "expected bounds, e.g. {\"$gte\": 2}")
+                }
+                parts.append(.valuesCount(field: field, counted))
+            case "$elemMatch":
+                parts.append(.elementMatch(field: field, try parse(operand, at: here)))
             case "$text":
                 guard case let .string(words) = operand, !Tokenizer.terms(words).isEmpty else {
                     throw .invalidFilter(path: here, reason: "expected a string with words, found \(operand.typeName == "string" ? "none" : operand.typeName)")
@@ -207,6 +224,21 @@ public indirect enum Filter: Sendable, Hashable {
             var held = Set<String>()
             for case let .string(text) in Filter.values(at: field, in: payload) { held.formUnion(Tokenizer.terms(text)) }
             return Set(Tokenizer.terms(words)).isSubset(of: held)
+        case let .valuesCount(field, range):
+            let values = Filter.values(at: field, in: payload, elements: false)
+            if values.allSatisfy({ $0 == .null }) { return range.contains(0) }
+            return values.contains { value in
+                switch value {
+                case .null: range.contains(0)
+                case .array(let items): range.contains(Double(items.count))
+                default: range.contains(1)
+                }
+            }
+        case let .elementMatch(field, filter):
+            return Filter.values(at: field, in: payload, elements: false).contains { value in
+                guard case let .array(items) = value else { return false }
+                return items.contains { if case let .object(element) = $0 { filter.matches(element) } else { false } }
+            }
         case let .hasID(ids): return id.map(ids.contains) ?? false
         case let .atLeast(count, filters): return filters.lazy.filter { $0.matches(payload, id: id) }.prefix(count).count == count
         case let .and(filters): return filters.allSatisfy { $0.matches(payload, id: id) }
@@ -221,6 +253,7 @@ public indirect enum Filter: Sendable, Hashable {
         case let .text(field, _): [field]
         case let .and(filters), let .or(filters), let .atLeast(_, filters): filters.reduce(into: []) { $0.formUnion($1.textFields) }
         case let .not(filter): filter.textFields
+        case let .elementMatch(_, filter): filter.textFields
         default: []
         }
     }

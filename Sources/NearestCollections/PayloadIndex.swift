@@ -278,6 +278,9 @@ struct PayloadIndex {
     struct Context {
         var text: TextIndex?
         var internalIDs: (Set<PointID>) -> [UInt32] = { _ in [] }
+        /// A point's payload, for the conditions the index cannot answer (`valuesCount`,
+        /// `elementMatch`): they read every point's.
+        var payload: (UInt32) -> Payload? = { _ in nil }
     }
 
     /// Sets in `words` (zeroed, `wordCount` long) the bits of the points matching `filter`.
@@ -335,6 +338,18 @@ struct PayloadIndex {
             for (key, points) in field.entries where !excluded.contains(key) { points.union(into: words) }
         case .text(let path, let query):
             if let text = context.text, text.settings.field == path { text.setMatches(allOf: query, in: words) }
+        case .valuesCount, .elementMatch:
+            withScratch { all in
+                live.union(into: all)
+                for (w, word) in all.enumerated() where word != 0 {
+                    var bits = word
+                    while bits != 0 {
+                        let id = UInt32(w * 64 + bits.trailingZeroBitCount)
+                        if let payload = context.payload(id), filter.matches(payload) { words[w] |= 1 << UInt64(id & 63) }
+                        bits &= bits - 1
+                    }
+                }
+            }
         case .hasID(let ids):
             for id in context.internalIDs(ids) where live.contains(id) && Int(id >> 6) < words.count {
                 words[Int(id >> 6)] |= 1 << UInt64(id & 63)

@@ -738,9 +738,12 @@ public final class VectorCollection: @unchecked Sendable {  // mutable state onl
 
     /// What the payload index needs to answer `$text` and `$id` conditions; under `state`.
     private var filterContext: PayloadIndex.Context {
-        PayloadIndex.Context(text: text) { [store] ids in
+        PayloadIndex.Context(text: text, internalIDs: { [store] ids in
             ids.compactMap { try? store.internalID(key: $0.description) }.map { UInt32($0) }
-        }
+        }, payload: { [payloadsHeld, payloadReader, inMemory = options.payloadsInMemory] id in
+            if inMemory { return Int(id) < payloadsHeld.count ? payloadsHeld[Int(id)] : nil }
+            return (try? payloadReader.payloads([Int64(id)]))?[Int64(id)]
+        })
     }
 
     /// Refuses a `$text` condition on a field other than the text index's; under `state`.

@@ -6,8 +6,8 @@ import NearestCollections
 /// `min_should` (at least `min_count` of its conditions); field conditions on a key (`a.b`;
 /// `arr[]` reads as `arr`, since a path already looks into arrays): `match` with `value`,
 /// `any`, `except`, or `text` (every word, on the field of the collection's text index),
-/// numeric `range`, `is_empty`, `is_null`; `is_empty`, `is_null` and `has_id` as conditions of
-/// their own; filters nested as conditions. Anything else (`nested`, `values_count`, other
+/// numeric `range`, `values_count`, `is_empty`, `is_null`; `is_empty`, `is_null`, `has_id` and
+/// `nested` as conditions of their own; filters nested as conditions. Anything else (other
 /// text matches, geo, datetime ranges, `arr[0]` paths) is refused with a 400 that names it.
 ///
 /// Differences from Qdrant: numbers are JSON numbers (a `match` on 1 also matches a stored 1.0),
@@ -68,7 +68,12 @@ enum QdrantFilter {
             guard let ids = try field["has_id"].pointIDs() else { throw .badRequest("\(field.path).has_id: expected a list of ids") }
             return .hasID(Set(ids))
         }
-        for name in ["has_vector", "nested", "slice"] where members[name] != nil {
+        if members["nested"] != nil {  // {"key": the array, "filter": on each object of it}
+            let nested = field["nested"]
+            guard let key = try nested["key"].string() else { throw .badRequest("\(nested.path).key: required") }
+            return .elementMatch(field: try path(key, at: nested["key"].path), try filter(nested["filter"]) ?? .and([]))
+        }
+        for name in ["has_vector", "slice"] where members[name] != nil {
             throw .unsupported("the '\(name)' condition", at: field.path)
         }
         if members.isEmpty { return nil }  // an empty filter used as a condition
@@ -89,7 +94,10 @@ enum QdrantFilter {
             case "is_null":
                 let null = Filter.equals(field: key, value: .null)
                 parts.append(try value.bool()! ? null : .not(null))
-            case "values_count", "geo_radius", "geo_bounding_box", "geo_polygon", "datetime_range":
+            case "values_count":
+                guard case .range(_, let bounds) = try range(value, key) else { continue }
+                parts.append(.valuesCount(field: key, bounds))
+            case "geo_radius", "geo_bounding_box", "geo_polygon", "datetime_range":
                 throw .unsupported("'\(name)'", at: value.path)
             default:
                 throw .badRequest("\(value.path): unknown field condition '\(name)'")

@@ -30,6 +30,9 @@ struct FilterTests {
         (#"{"a": [1, 2]}"#, "a", "can only compare with a string, number, boolean or null, found array"),
         (#"{"$id": [1, -2]}"#, "$id[1]", "not an id (an unsigned integer or a UUID)"),
         (#"{"$id": 1}"#, "$id", "expected an array of ids, found number"),
+        (#"{"tags": {"$count": 2}}"#, "tags.$count", "expected bounds, e.g. {\"$gte\": 2}"),
+        (#"{"tags": {"$count": {"$in": [2]}}}"#, "tags.$count", "expected bounds, e.g. {\"$gte\": 2}"),
+        (#"{"items": {"$elemMatch": 3}}"#, "items.$elemMatch", "expected an object, found number"),
         (#"{"$atLeast": {"count": 1.5, "of": []}}"#, "$atLeast", "expected {\"count\": a whole number, \"of\": [filters]}"),
         (#"{"$atLeast": {"count": 1, "of": [3]}}"#, "$atLeast.of[0]", "expected an object, found number"),
         (#"[1]"#, "", "expected an object, found array"),
@@ -50,6 +53,11 @@ struct FilterTests {
         if i % 6 == 0 { payload["tags"] = .array([.string("x"), .number(Double(i % 7))]) }
         if i % 7 == 0 { payload["meta"] = .object(["score": .number(Double(generator.next() % 100) / 10), "who": "bot"]) }
         if i % 9 == 0 { payload["n"] = .string("9") }  // a number's field holding a string
+        if i % 3 == 1 {  // arrays of objects
+            payload["items"] = .array((0 ..< Int(generator.next() % 3)).map { _ in
+                .object(["sku": .string(["a", "b"][Int(generator.next() % 2)]), "qty": .number(Double(generator.next() % 4))])
+            })
+        }
         return payload
     }
 
@@ -78,6 +86,10 @@ struct FilterTests {
             #"{"$atLeast": {"count": 3, "of": [{"tag": "a"}, {"n": {"$lt": 4}}, {"flag": {"$exists": true}}]}}"#,
             #"{"$atLeast": {"count": 0, "of": []}}"#, #"{"$atLeast": {"count": 2, "of": [{"tag": "a"}]}}"#,
             #"{"$or": [{"$id": [5]}, {"$atLeast": {"count": 1, "of": [{"maybe": null}, {"$id": [7, 8]}]}}]}"#,
+            #"{"tags": {"$count": {"$gte": 2}}}"#, #"{"maybe": {"$count": {"$lt": 1}}}"#, #"{"absent": {"$count": {"$lte": 0}}}"#,
+            #"{"items": {"$count": {"$gt": 0, "$lt": 2}}}"#, #"{"meta": {"$count": {"$gte": 1}}}"#,
+            #"{"items": {"$elemMatch": {"sku": "a", "qty": {"$gte": 2}}}}"#, #"{"meta": {"$elemMatch": {"who": "bot"}}}"#,
+            #"{"$not": {"items": {"$elemMatch": {"sku": "b"}}}, "tag": "b"}"#,
         ]
         for text in filters {
             let filter = try Filter(parsing: text)
@@ -86,9 +98,18 @@ struct FilterTests {
             let scrolled = try collection.scroll(filter: filter, limit: 1000).points.map(\.id)
             #expect(scrolled == expected, "\(text)")
         }
+        // Payloads read from the store (not held in memory) answer the conditions that read them.
+        collection.close()
+        let unheld = try VectorCollection.open(at: directory.path("c"), options: .init(payloadsInMemory: false))
+        for text in [#"{"items": {"$elemMatch": {"sku": "a", "qty": {"$gte": 2}}}}"#, #"{"tags": {"$count": {"$gte": 2}}}"#] {
+            let filter = try Filter(parsing: text)
+            #expect(try unheld.count(filter: filter) == points.filter { filter.matches($0.payload) }.count, "\(text)")
+        }
+        unheld.close()
+        let reopened = try VectorCollection.open(at: directory.path("c"))
         // The numbers' sorted list follows removals: a range no longer finds a deleted value.
-        try collection.delete(filter: Filter(parsing: #"{"n": {"$gte": 8}}"#))
-        #expect(try collection.count(filter: Filter(parsing: #"{"n": {"$gte": 7.5}}"#)) == 0)
+        try reopened.delete(filter: Filter(parsing: #"{"n": {"$gte": 8}}"#))
+        #expect(try reopened.count(filter: Filter(parsing: #"{"n": {"$gte": 7.5}}"#)) == 0)
         // The reference semantics themselves, on cases that are easy to get wrong.
         #expect(!(try Filter(parsing: #"{"flag": 1}"#)).matches(["flag": true]), "true is not 1")
         #expect((try Filter(parsing: #"{"tags": 3}"#)).matches(["tags": [1, 3]]), "any element of an array")
