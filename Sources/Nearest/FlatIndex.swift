@@ -25,7 +25,11 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
     /// Which search path to take; `.automatic` picks by batch size.
     public enum SearchPath: Sendable { case automatic, simd, blas }
 
+    /// An empty index.
+    ///
     /// - Parameters:
+    ///   - dimensions: the length of every vector, 1...65,536.
+    ///   - metric: how distances are measured; under cosine, vectors are normalized on the way in.
     ///   - threads: worker threads for batch searches; 0 means one per core.
     ///   - instructionSet: the kernels to use; `.automatic` picks the best for this CPU.
     public init(dimensions: Int, metric: Metric = .l2, threads: Int = 0,

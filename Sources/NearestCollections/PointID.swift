@@ -82,9 +82,17 @@ public struct Point: Sendable, Hashable, Codable {
 /// collection's metric defines it), and its payload and vector when asked for.
 public struct ScoredPoint: Sendable, Hashable {
     public var id: PointID
+    /// The metric's distance (smaller is nearer); for a text or hybrid search the negated score.
     public var distance: Float
     public var payload: Payload?
     public var vector: [Float]?
+
+    public init(id: PointID, distance: Float, payload: Payload? = nil, vector: [Float]? = nil) {
+        self.id = id
+        self.distance = distance
+        self.payload = payload
+        self.vector = vector
+    }
 }
 
 /// A page of `VectorCollection.scroll`: its points, and where the next page starts (nil after

@@ -65,7 +65,7 @@ struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
         abstract: "Search an HNSW index with a sweep of ef values.",
-        discussion: "Until the index file format lands, give --base: the index is built in memory first. Per ef: recall (with --groundtruth), qps and mean distance computations per query."
+        discussion: "Searches a saved index (--index, loaded, or mapped with --mmap) or one built in memory from --base first. Per ef: recall (with --groundtruth), qps and mean distance computations per query."
     )
 
     @Option(help: "A saved index.") var index: String?

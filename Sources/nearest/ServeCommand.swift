@@ -18,15 +18,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port (Qdrant's REST port by default; 0 picks a free one).") var port = 6333
     @OptionGroup var root: RootOptions
     @Option(help: "Require this key of every request, in the api-key header or as a bearer token (default: $NEAREST_API_KEY).")
-    var apiKey: String? = ProcessInfo.processInfo.environment["NEAREST_API_KEY"]
+    var apiKey: String?
+    private var key: String? { apiKey ?? ProcessInfo.processInfo.environment["NEAREST_API_KEY"] }
     @Option(help: "Refuse request bodies larger than this many MiB (413).") var maxBodyMib = 32
 
     func run() async throws {
         guard (1 ... 4096).contains(maxBodyMib) else { throw ValidationError("--max-body-mib must be in 1...4096") }
         guard (0 ... 65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
-        if let apiKey, apiKey.isEmpty { throw ValidationError("the API key is empty") }
+        if let key, key.isEmpty { throw ValidationError("the API key is empty") }
         try FileManager.default.createDirectory(atPath: root.root, withIntermediateDirectories: true)
-        let server = QdrantServer(host: host, port: port, root: root.root, apiKey: apiKey, maximumBodyBytes: maxBodyMib << 20)
+        let server = QdrantServer(host: host, port: port, root: root.root, apiKey: key, maximumBodyBytes: maxBodyMib << 20)
         try await server.run { port in
             // One line a script can wait for (the port is the real one when --port 0).
             FileHandle.standardOutput.write(Data("nearest serve: listening on http://\(host):\(port) (collections in \(root.root))\n".utf8))

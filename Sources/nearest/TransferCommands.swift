@@ -26,7 +26,7 @@ struct CollectionExport: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let server = try QdrantHTTP(url: to, apiKey: remote.apiKey)
+        let server = try QdrantHTTP(url: to, apiKey: remote.key)
         let (target, batch) = (remote.collection ?? name, remote.batch)
         try await reportingErrorsAsync {
             let local = try root.store.open(name)
@@ -64,7 +64,7 @@ struct CollectionImport: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let server = try QdrantHTTP(url: from, apiKey: remote.apiKey)
+        let server = try QdrantHTTP(url: from, apiKey: remote.key)
         let (source, batch) = (remote.collection ?? name, remote.batch)
         try await reportingErrorsAsync {
             let configuration = try await server.configuration(of: source)
@@ -102,7 +102,8 @@ struct CollectionImport: AsyncParsableCommand {
 /// What export and import share: the collection on the server, its key, the batch size.
 struct RemoteOptions: ParsableArguments {
     @Option(help: "The collection on the server (default: the same name).") var collection: String?
-    @Option(help: "The server's API key (default: $QDRANT_API_KEY).") var apiKey: String? = ProcessInfo.processInfo.environment["QDRANT_API_KEY"]
+    @Option(help: "The server's API key (default: $QDRANT_API_KEY).") var apiKey: String?
+    var key: String? { apiKey ?? ProcessInfo.processInfo.environment["QDRANT_API_KEY"] }
     @Option(help: "Points per request.") var batch = 256
 
     func validate() throws {

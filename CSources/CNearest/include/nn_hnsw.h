@@ -46,7 +46,7 @@ void nn_hnsw_destroy(nn_hnsw *_Nullable index);
 
 size_t nn_hnsw_count(const nn_hnsw *_Nonnull index);
 nn_isa nn_hnsw_isa(const nn_hnsw *_Nonnull index);
-/// Bytes held by the graph: node records, upper-layer links, scratch.
+/// Bytes held by the graph: node records and upper-layer links (not the search scratch); 0 when mapped.
 size_t nn_hnsw_memory(const nn_hnsw *_Nonnull index);
 
 /// Inserts `n` rows (`stride` floats apart) with external ids `ids` in parallel on `pool`.
