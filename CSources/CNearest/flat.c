@@ -597,7 +597,7 @@ nn_status nn_flat_calibrate(nn_flat *flat, nn_pool *pool) {
     // where sgemm already ran 1.5x faster at 16).
     // Up to 32 MiB, so a calibration costs at most a few tenths of a second.
     enum { SAMPLE_BYTES = 32 << 20, MIN_SAMPLE_ROWS = 4096, MAX_BATCH = 64 };
-    if (flat->count < MAX_BATCH) return NN_OK;  // too small to tell; the default stands
+    if (flat->count < MAX_BATCH) return NN_OK;  // too small to tell: the threshold stays
     nn_flat view = *flat;  // a slice of the same rows: costs scale with rows for both paths alike
     size_t sample = SAMPLE_BYTES / (flat->dim * sizeof(float));
     if (sample < MIN_SAMPLE_ROWS) sample = MIN_SAMPLE_ROWS;

@@ -44,7 +44,6 @@ const uint32_t *nn_hnsw_upper_words(const nn_hnsw *h, uint64_t first, uint64_t *
     return (const uint32_t *)(h->upper[k] + (first - nn_upper_segment_start(k)));
 }
 
-bool nn_hnsw_is_view(const nn_hnsw *h) { return h->mapped; }
 
 // ---------------------------------------------------------------------------------------------
 // Validation, before anything is allocated or any link followed.

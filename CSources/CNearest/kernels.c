@@ -21,16 +21,6 @@ nn_status nn_kernels_init(nn_kernels *table, nn_isa isa) {
     return NN_OK;
 }
 
-float nn_kernels_distance(const nn_kernels *table, nn_metric metric, const float *a, const float *b,
-                          size_t dim) {
-    return table->distance[metric](a, b, dim);
-}
-
-void nn_kernels_distance_many(const nn_kernels *table, nn_metric metric, const float *query,
-                              const float *const *rows, size_t n, size_t dim, float *out) {
-    table->distance_many[metric](query, rows, n, dim, out);
-}
-
 bool nn_normalize(float *v, size_t dim) {
     double norm = 0.0;  // double: a 1536-dim sum of squares loses little, and this is off the hot path
     for (size_t i = 0; i < dim; i++) norm += (double)v[i] * v[i];

@@ -21,8 +21,11 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
     private let pool: WorkerPool
     private let lock = ReadWriteLock()
     private var calibratedAt = 0  // the count when the sgemm threshold was last measured
+    private var thresholdSet = false  // set by the caller: never measured again by itself
 
-    /// Which search path to take; `.automatic` picks by batch size.
+    /// Which search path to take; `.automatic` picks by batch size (`blasThreshold`). For
+    /// benchmarks and tests (`@_spi(Benchmarks) import Nearest`); not part of the API.
+    @_spi(Benchmarks)
     public enum SearchPath: Sendable { case automatic, simd, blas }
 
     /// An empty index.
@@ -55,8 +58,18 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
     /// Worker threads for batch searches.
     public var threads: Int { pool.threads }
 
-    /// The smallest batch that runs through sgemm.
-    public var blasThreshold: Int { lock.reading { nn_flat_blas_threshold(handle) } }
+    /// The smallest batch of queries that runs through sgemm (BLAS); smaller batches take the
+    /// SIMD loop. Measured on the index's own vectors before the first batch search and again
+    /// whenever the index has doubled, unless set: a value set here stays until `calibrate()`.
+    public var blasThreshold: Int {
+        get { lock.reading { nn_flat_blas_threshold(handle) } }
+        set {
+            lock.writing {
+                nn_flat_set_blas_threshold(handle, max(newValue, 1))
+                thresholdSet = true
+            }
+        }
+    }
 
     /// Appends vectors (rows of `vectors`) and returns their numbers. Nothing is added if any
     /// row is invalid.
@@ -99,7 +112,13 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
     }
 
     /// The `k` nearest vectors to each row of `queries`, using every worker thread.
-    public func search(_ queries: Matrix<Float>, k: Int, path: SearchPath = .automatic) throws(NearestError) -> SearchResults {
+    public func search(_ queries: Matrix<Float>, k: Int) throws(NearestError) -> SearchResults {
+        try search(queries, k: k, path: .automatic)
+    }
+
+    /// `search(_:k:)` through the path given: the SIMD loop, sgemm, or as `blasThreshold` says.
+    @_spi(Benchmarks)
+    public func search(_ queries: Matrix<Float>, k: Int, path: SearchPath) throws(NearestError) -> SearchResults {
         try checkK(k)
         try queries.validate(dimensions: dimensions, metric: metric)
         if path == .automatic && queries.rows > 1 { calibrateIfGrown() }
@@ -132,11 +151,12 @@ public final class FlatIndex: @unchecked Sendable {  // guarded by `lock`
         lock.writing {
             _ = nn_flat_calibrate(handle, pool.handle)
             calibratedAt = nn_flat_count(handle)
+            thresholdSet = false
         }
     }
 
     private func calibrateIfGrown() {
-        let stale = lock.reading { calibratedAt == 0 || nn_flat_count(handle) >= 2 * calibratedAt }
+        let stale = lock.reading { !thresholdSet && (calibratedAt == 0 || nn_flat_count(handle) >= 2 * calibratedAt) }
         if stale { calibrate() }
     }
 }

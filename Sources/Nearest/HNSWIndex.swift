@@ -386,6 +386,8 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     }
 
     /// Work done by a batch of searches: the algorithm's cost, independent of the machine.
+    /// (For benchmarks and tools: `@_spi(Benchmarks) import Nearest`; not part of the API.)
+    @_spi(Benchmarks)
     public struct SearchStatistics: Sendable {
         /// Distance computations, summed over the queries.
         public var distanceComputations: Int
@@ -394,6 +396,7 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
     }
 
     /// A batch search that also reports how much work it did.
+    @_spi(Benchmarks)
     public func searchWithStatistics(_ queries: Matrix<Float>, k: Int, ef: Int = 64)
         throws(NearestError) -> (SearchResults, SearchStatistics) {
         var statistics = SearchStatistics(distanceComputations: 0, hops: 0)
@@ -401,7 +404,9 @@ public final class HNSWIndex: @unchecked Sendable {  // `graph` changes only und
         return (results, statistics)
     }
 
-    /// Searches queries one at a time on the calling thread (the single-thread latency path).
+    /// Searches queries one at a time on the calling thread (the single-thread latency path, as
+    /// the peers' benchmarks measure it).
+    @_spi(Benchmarks)
     public func searchSequentially(_ queries: Matrix<Float>, k: Int, ef: Int = 64) throws(NearestError) -> SearchResults {
         try checkK(k)
         try checkEF(ef)

@@ -8,7 +8,7 @@
 /// let batch = Matrix(rows: 2, columns: 3, elements: [1, 0, 0,  0, 1, 0])
 /// let results = try index.search(batch, k: 10)
 /// ```
-public struct Matrix<Element: BitwiseCopyable>: @unchecked Sendable {
+public struct Matrix<Element: BitwiseCopyable> {
     public let rows: Int
     public let columns: Int
     /// Elements from the start of one row to the start of the next.
@@ -85,3 +85,6 @@ final class HeapStorage<Element>: @unchecked Sendable {
     }
     deinit { buffer.deallocate() }
 }
+
+// Immutable storage shared by copies: sending a matrix is safe whenever its elements are.
+extension Matrix: @unchecked Sendable where Element: Sendable {}

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Nearest
+@_spi(Benchmarks) import Nearest
 
 /// Options shared by the commands that build a graph.
 struct BuildOptions: ParsableArguments {

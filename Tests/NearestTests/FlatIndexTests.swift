@@ -1,6 +1,6 @@
 import CKernelChecks
 import COpenBLAS
-import Nearest
+@_spi(Benchmarks) import Nearest
 import NearestTestSupport
 import Testing
 
@@ -155,6 +155,27 @@ struct FlatIndexPathTests {
                 #expect(simd.queryCount == batch && simd.ids.allSatisfy { $0 < 8_500 })
             }
         }
+    }
+
+    @Test("a BLAS threshold set by the caller stays (no re-measuring as the index grows) until calibrate(); searches agree either side of it")
+    func settableThreshold() throws {
+        var random = SplitMix64(seed: 77)
+        let first = Matrix.random(rows: 500, columns: 16, using: &random), more = Matrix.random(rows: 1_500, columns: 16, using: &random)
+        let queries = Matrix.random(rows: 8, columns: 16, using: &random)
+        let index = try FlatIndex(dimensions: 16, metric: .l2, threads: 2)
+        try index.add(first)
+        index.blasThreshold = 4  // batches of 4 or more through sgemm
+        #expect(index.blasThreshold == 4)
+        try index.add(more)  // grown past twice its size
+        let viaBLAS = try index.search(queries, k: 5)
+        #expect(index.blasThreshold == 4, "a set threshold is not measured again")
+        expectIdentical(viaBLAS, try index.search(queries, k: 5, path: .blas), "the automatic search equals the sgemm path")
+        index.blasThreshold = 0
+        #expect(index.blasThreshold == 1, "at least 1")
+        index.blasThreshold = Int.max
+        expectIdentical(try index.search(queries, k: 5), try index.search(queries, k: 5, path: .simd), "the automatic search equals the SIMD path")
+        index.calibrate()
+        #expect(index.blasThreshold != Int.max, "calibrate() measures again")
     }
 
     @Test("both paths match the double-precision reference for every metric and instruction set",

@@ -1,4 +1,4 @@
-@_spi(Inspection) import Nearest
+@_spi(Inspection) @_spi(Benchmarks) import Nearest
 import CNearest
 import Dispatch
 import NearestTestSupport

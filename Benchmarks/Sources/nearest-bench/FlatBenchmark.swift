@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Nearest
+@_spi(Benchmarks) import Nearest
 
 /// `nearest-bench flat`: exact search on every dataset, every thread count, batch size and path.
 struct FlatBenchmark: ParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import CBenchBLAS
 import Foundation
 import Histogram
-import Nearest
+@_spi(Benchmarks) import Nearest
 
 /// `nearest-bench hnsw`: swift-nearest's side of the ann-benchmarks-style comparison (issue #5).
 /// peers/hnsw_peers.py runs the same sweep on hnswlib, FAISS and USearch; report.py merges both.

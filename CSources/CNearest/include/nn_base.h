@@ -26,7 +26,7 @@ typedef enum nn_status {
     NN_ERR_UNSUPPORTED = 3,   ///< e.g. an instruction set this CPU lacks
     NN_ERR_NOT_FINITE = 4,    ///< a vector holds NaN or ±Inf
     NN_ERR_ZERO_VECTOR = 5,   ///< a zero vector under the cosine metric
-    NN_ERR_DUPLICATE_ID = 6,  ///< the same id twice in one batch
+    // 6 was a duplicate-id status the core never reported; the number stays unused.
     NN_ERR_FULL = 7,          ///< a count would overflow the 32-bit node index
     NN_ERR_CORRUPT = 8,       ///< saved data fails validation (see nn_corruption)
     NN_ERR_READ_ONLY = 9,     ///< a change to a memory-mapped view

@@ -173,9 +173,6 @@ nn_status nn_hnsw_open(const nn_hnsw_layout *_Nonnull layout, const void *_Nulla
                        const uint32_t *_Nullable upper, nn_open_mode mode, nn_isa isa,
                        nn_hnsw *_Nullable *_Nonnull out, nn_corruption *_Nonnull why);
 
-/// True for a read-only view of mapped memory.
-bool nn_hnsw_is_view(const nn_hnsw *_Nonnull index);
-
 // Inspection, for tests and tools.
 
 /// The entry point's node and the top layer; false while the graph is empty.

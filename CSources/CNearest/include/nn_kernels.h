@@ -33,14 +33,6 @@ typedef struct nn_kernels {
 /// NN_ERR_UNSUPPORTED when this CPU cannot run `isa` or the build does not contain it.
 nn_status nn_kernels_init(nn_kernels *_Nonnull table, nn_isa isa);
 
-/// One-shot conveniences for callers without a table (tests, small tools).
-float nn_kernels_distance(const nn_kernels *_Nonnull table, nn_metric metric,
-                          const float *_Nonnull a, const float *_Nonnull b, size_t dim);
-void nn_kernels_distance_many(const nn_kernels *_Nonnull table, nn_metric metric,
-                              const float *_Nonnull query,
-                              const float *_Nonnull const *_Nonnull rows, size_t n, size_t dim,
-                              float *_Nonnull out);
-
 /// Scales `v` to unit length in place; returns false (and leaves `v`) for a zero vector.
 bool nn_normalize(float *_Nonnull v, size_t dim);
 
