@@ -122,12 +122,11 @@ package struct TextIndex: Sendable {
 
     private mutating func dropStalePostings() {
         let (lengths, generations) = (lengths, generations)
-        func isLive(_ posting: UInt64) -> Bool {
-            let slot = Int(posting >> 32)
-            return lengths[slot] > 0 && Self.generation(posting) == generations[slot] & Self.generationMask
-        }
         for term in postings.indices where !postings[term].isEmpty {
-            postings[term].removeAll { !isLive($0) }
+            postings[term].removeAll { posting in
+                let slot = Int(posting >> 32)
+                return !Self.isCurrent(posting, length: lengths[slot], generation: generations[slot])
+            }
         }
         stalePostings = 0
     }
@@ -189,12 +188,8 @@ package struct TextIndex: Sendable {
     /// rest are looked up only for the points that still can (MaxScore, term at a time). The
     /// common words of a query ("for", "library") are the longest lists, and mostly skipped.
     package func search(_ query: String, limit: Int, allowed: UnsafeBufferPointer<UInt64>? = nil) -> [(id: UInt32, score: Float)] {
-        var unique = Set<Int32>()
-        Tokenizer.forEachTerm(in: query) { term in
-            if let number = termNumbers[term], frequencies[Int(number)] > 0 { unique.insert(number) }
-        }
-        guard !unique.isEmpty, count > 0, limit > 0 else { return [] }
-        let queryTerms = unique.sorted { (postings[Int($0)].count, $0) < (postings[Int($1)].count, $1) }
+        let queryTerms = terms(of: query).held
+        guard !queryTerms.isEmpty, count > 0, limit > 0 else { return [] }
         let n = Double(count), k1 = Double(settings.k1), b = Double(settings.b)
         let averageLength = Double(totalLength) / n
         // A term adds weight · tf / (tf + base + perTerm · |p|): less than weight / (1 + perTerm),
@@ -234,7 +229,7 @@ package struct TextIndex: Sendable {
                                 let slot = Int(posting >> 32)
                                 let length = lengths[slot]
                                 // With no stale posting left, every posting is live (the common case).
-                                guard allLive || (length > 0 && Self.generation(posting) == generations[slot] & Self.generationMask) else { continue }
+                                guard allLive || Self.isCurrent(posting, length: length, generation: generations[slot]) else { continue }
                                 if let allowed, slot >> 6 >= allowed.count || allowed[slot >> 6] >> UInt64(slot & 63) & 1 == 0 { continue }
                                 let tf = Float(posting & 0xFF)
                                 if scores[slot] == 0 { touched.append(UInt32(slot)) }
@@ -250,18 +245,29 @@ package struct TextIndex: Sendable {
 
     /// Sets in `bits` the points whose text holds every word of `query` (none if it has none).
     func setMatches(allOf query: String, in bits: UnsafeMutableBufferPointer<UInt64>) {
-        var unique = Set<Int32>(), unknown = false
-        Tokenizer.forEachTerm(in: query) { term in
-            if let number = termNumbers[term], frequencies[Int(number)] > 0 { unique.insert(number) } else { unknown = true }
-        }
-        guard !unknown, !unique.isEmpty else { return }
-        let terms = unique.sorted { (postings[Int($0)].count, $0) < (postings[Int($1)].count, $1) }
+        let (terms, missing) = terms(of: query)
+        guard !missing, !terms.isEmpty else { return }
         for posting in postings[Int(terms[0])] {
             let slot = Int(posting >> 32)
-            guard lengths[slot] > 0, Self.generation(posting) == generations[slot] & Self.generationMask,
+            guard Self.isCurrent(posting, length: lengths[slot], generation: generations[slot]),
                   terms.dropFirst().allSatisfy({ frequency(of: $0, in: slot) != nil }), slot >> 6 < bits.count else { continue }
             bits[slot >> 6] |= 1 << UInt64(slot & 63)
         }
+    }
+
+    /// The distinct terms of `query` that some point holds, rarest first; and whether any word
+    /// of it is held by none.
+    private func terms(of query: String) -> (held: [Int32], missing: Bool) {
+        var unique = Set<Int32>(), missing = false
+        Tokenizer.forEachTerm(in: query) { term in
+            if let number = termNumbers[term], frequencies[Int(number)] > 0 { unique.insert(number) } else { missing = true }
+        }
+        return (unique.sorted { (postings[Int($0)].count, $0) < (postings[Int($1)].count, $1) }, missing)
+    }
+
+    /// A posting of a point's current text (not of one it had before a rewrite or delete).
+    private static func isCurrent(_ posting: UInt64, length: UInt32, generation: UInt32) -> Bool {
+        length > 0 && Self.generation(posting) == generation & generationMask
     }
 
     /// How often point `slot` holds `term` (nil: not at all), from its sorted term list.
